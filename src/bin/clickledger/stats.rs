@@ -1,0 +1,241 @@
+//! `clickledger stats`: reopens a data directory and shows what its ledger holds.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use clickledger::{Conversion, Ledger, Options, ProgramSettings};
+use serde::Serialize;
+
+use crate::datadir;
+use crate::error::CliError;
+use crate::report::thousands;
+
+/// Conversions are listed without `--conversions` when there are at most this many: a
+/// screenful.
+const CONVERSIONS_LISTED_BY_DEFAULT_MAX: u64 = 20;
+
+/// What `stats` shows; its JSON form (`--json`) is stable: fields are added, never renamed.
+#[derive(Debug, Serialize)]
+pub(crate) struct LedgerReport {
+    /// The data directory.
+    pub data_dir: String,
+    /// The command line that wrote the ledger, when this tool did.
+    pub origin: Option<String>,
+    /// What the open repaired, in words; `None` when the log was intact.
+    pub recovery: Option<String>,
+    /// Records replayed from the log at open.
+    pub records_replayed: u64,
+    /// Programs registered.
+    pub programs: u64,
+    /// Partners seen.
+    pub partners: u64,
+    /// Clicks recorded (impressions excluded).
+    pub clicks: u64,
+    /// Impressions recorded.
+    pub impressions: u64,
+    /// Conversions accepted.
+    pub conversions: u64,
+    /// Click IDs claimed by conversions.
+    pub claimed_ids: u64,
+    /// Time partitions (UTC days) in memory.
+    pub partitions: u64,
+    /// Bytes of log on disk.
+    pub log_bytes: u64,
+    /// Bytes allocated for slot tables.
+    pub slot_table_bytes: u64,
+    /// Every program, in registration order.
+    pub per_program: Vec<ProgramCounts>,
+    /// Every conversion, when listed (see [`CONVERSIONS_LISTED_BY_DEFAULT_MAX`]).
+    pub conversion_list: Option<Vec<ConversionLine>>,
+}
+
+/// One program's counts.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProgramCounts {
+    /// Its name.
+    pub name: String,
+    /// Conversions accepted.
+    pub conversions: u64,
+    /// Click IDs its conversions claimed.
+    pub claimed_ids: u64,
+}
+
+/// One conversion, as listed.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConversionLine {
+    /// Its sequence number.
+    pub id: u64,
+    /// Its program's name.
+    pub program: String,
+    /// The order id.
+    pub order_id: String,
+    /// The amount with its currency (`49.90 EUR`), when given.
+    pub amount: Option<String>,
+    /// The partner credited.
+    pub partner: String,
+    /// When it was accepted (RFC 3339).
+    pub at: String,
+    /// The click IDs it claimed.
+    pub claimed: Vec<String>,
+}
+
+/// Opens the ledger in `data_dir` (which must exist and not be empty: opening creates)
+/// and gathers what it holds; every conversion is listed when `list_conversions` is set.
+pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerReport, CliError> {
+    let origin = datadir::require_existing(data_dir)?;
+    let ledger = Ledger::open(data_dir, Options::default())?;
+    let stats = ledger.stats();
+    let recovery = ledger.recovery();
+    let repaired = recovery.torn_tail.as_ref().map(|tail| {
+        let segment = tail.segment.display();
+        format!(
+            "cut a torn tail of {} bytes at offset {} of {segment}",
+            tail.bytes_cut, tail.offset
+        )
+    });
+
+    let programs = ledger.programs();
+    let conversions: Vec<(&ProgramSettings, Vec<Conversion>)> = programs
+        .iter()
+        .map(|(id, settings)| (settings, ledger.conversions(*id)))
+        .collect();
+    let listed = list_conversions || stats.conversions <= CONVERSIONS_LISTED_BY_DEFAULT_MAX;
+    Ok(LedgerReport {
+        data_dir: data_dir.display().to_string(),
+        origin,
+        recovery: repaired,
+        records_replayed: recovery.records,
+        programs: stats.programs,
+        partners: stats.partners,
+        clicks: stats.clicks,
+        impressions: stats.impressions,
+        conversions: stats.conversions,
+        claimed_ids: stats.claimed_ids,
+        partitions: stats.partitions,
+        log_bytes: stats.log_bytes,
+        slot_table_bytes: stats.slot_table_bytes,
+        per_program: conversions
+            .iter()
+            .map(|(settings, list)| counts(settings, list))
+            .collect(),
+        conversion_list: listed.then(|| conversion_lines(&conversions)),
+    })
+}
+
+fn counts(settings: &ProgramSettings, conversions: &[Conversion]) -> ProgramCounts {
+    ProgramCounts {
+        name: settings.name.clone(),
+        conversions: conversions.len() as u64,
+        claimed_ids: conversions
+            .iter()
+            .map(|conversion| conversion.claimed.len() as u64)
+            .sum(),
+    }
+}
+
+/// Every conversion, in sequence order.
+fn conversion_lines(programs: &[(&ProgramSettings, Vec<Conversion>)]) -> Vec<ConversionLine> {
+    let mut lines: Vec<ConversionLine> = programs
+        .iter()
+        .flat_map(|(settings, conversions)| {
+            conversions.iter().map(|conversion| ConversionLine {
+                id: conversion.id.0,
+                program: settings.name.clone(),
+                order_id: conversion.order_id.clone(),
+                amount: conversion.amount_minor.map(|minor| {
+                    let amount =
+                        clickledger::money::format_amount_minor(minor, conversion.currency);
+                    format!("{amount} {}", conversion.currency)
+                }),
+                partner: conversion.partner.clone(),
+                at: conversion.at.to_rfc3339(),
+                claimed: conversion.claimed.iter().map(ToString::to_string).collect(),
+            })
+        })
+        .collect();
+    lines.sort_by_key(|line| line.id);
+    lines
+}
+
+impl LedgerReport {
+    /// The report as text for people.
+    pub fn text(&self) -> String {
+        let mut out = format!("ledger in {}\n", self.data_dir);
+        if let Some(origin) = &self.origin {
+            let _ = writeln!(out, "  written by   {origin}");
+        }
+        let recovery = self.recovery.as_deref().unwrap_or("log intact");
+        let _ = writeln!(
+            out,
+            "  open         {} records replayed; {recovery}\n",
+            thousands(self.records_replayed)
+        );
+        for (what, count) in [
+            ("programs", self.programs),
+            ("partners", self.partners),
+            ("clicks", self.clicks),
+            ("impressions", self.impressions),
+            ("conversions", self.conversions),
+            ("claimed IDs", self.claimed_ids),
+            ("partitions", self.partitions),
+            ("log bytes", self.log_bytes),
+            ("slot table bytes", self.slot_table_bytes),
+        ] {
+            let _ = writeln!(out, "  {what:<18}{:>14}", thousands(count));
+        }
+        out.push_str(&self.programs_text());
+        out.push_str(&self.conversions_text());
+        out
+    }
+
+    /// Programs with conversions, most first; the others counted in one line.
+    fn programs_text(&self) -> String {
+        let mut converting: Vec<&ProgramCounts> = self
+            .per_program
+            .iter()
+            .filter(|program| program.conversions > 0)
+            .collect();
+        converting.sort_by(|a, b| b.conversions.cmp(&a.conversions).then(a.name.cmp(&b.name)));
+        let mut out = format!(
+            "\n  {:<24}{:>12}{:>14}\n",
+            "program", "conversions", "claimed IDs"
+        );
+        for program in &converting {
+            let (conversions, claimed) = (
+                thousands(program.conversions),
+                thousands(program.claimed_ids),
+            );
+            let _ = writeln!(out, "  {:<24}{conversions:>12}{claimed:>14}", program.name);
+        }
+        let others = self.per_program.len() - converting.len();
+        let _ = writeln!(
+            out,
+            "  ({} programs without conversions)",
+            thousands(others as u64)
+        );
+        out
+    }
+
+    fn conversions_text(&self) -> String {
+        let Some(list) = &self.conversion_list else {
+            return "\n  (pass --conversions to list the conversions)\n".to_owned();
+        };
+        let mut out = format!(
+            "\n  {:>6}  {:<16}{:<20}{:>14}  {:<12}claimed IDs\n",
+            "#", "program", "order", "amount", "partner"
+        );
+        for line in list {
+            let amount = line.amount.as_deref().unwrap_or("-");
+            let _ = writeln!(
+                out,
+                "  {:>6}  {:<16}{:<20}{amount:>14}  {:<12}{}",
+                line.id,
+                line.program,
+                line.order_id,
+                line.partner,
+                line.claimed.join(" ")
+            );
+        }
+        out
+    }
+}
