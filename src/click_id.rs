@@ -99,13 +99,18 @@ impl ClickId {
     pub fn parse(text: &str) -> Result<ClickId, ClickIdError> {
         let found = text.chars().count();
         if found != CLICK_ID_HEX_LEN {
-            return Err(ClickIdError::Length { expected: CLICK_ID_HEX_LEN, found });
+            return Err(ClickIdError::Length {
+                expected: CLICK_ID_HEX_LEN,
+                found,
+            });
         }
         // Exactly 24 chars; a multi-byte char would have made the byte length differ from
         // the char count, and is caught as a non-hex digit below.
         let mut bytes = [0u8; CLICK_ID_BYTES];
         for (position, found) in text.chars().enumerate() {
-            let nibble = found.to_digit(16).ok_or(ClickIdError::NotHex { position, found })?;
+            let nibble = found
+                .to_digit(16)
+                .ok_or(ClickIdError::NotHex { position, found })?;
             // `to_digit(16)` returns at most 15, so the cast is lossless.
             bytes[position / 2] |= (nibble as u8) << if position % 2 == 0 { 4 } else { 0 };
         }
@@ -120,7 +125,9 @@ impl ClickId {
     /// assert_eq!(id.time().to_rfc3339(), "2021-03-03T00:00:00Z");
     /// ```
     pub fn time(&self) -> Timestamp {
-        Timestamp::from_unix(u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]))
+        Timestamp::from_unix(u32::from_be_bytes([
+            self.0[0], self.0[1], self.0[2], self.0[3],
+        ]))
     }
 
     /// The shard that minted the ID (byte 4).
@@ -282,24 +289,42 @@ mod tests {
     fn wrong_length_is_refused_with_both_lengths() {
         assert_eq!(
             ClickId::parse("603ed18000000000000000000"),
-            Err(ClickIdError::Length { expected: 24, found: 25 })
+            Err(ClickIdError::Length {
+                expected: 24,
+                found: 25
+            })
         );
-        assert_eq!(ClickId::parse(""), Err(ClickIdError::Length { expected: 24, found: 0 }));
+        assert_eq!(
+            ClickId::parse(""),
+            Err(ClickIdError::Length {
+                expected: 24,
+                found: 0
+            })
+        );
     }
 
     #[test]
     fn non_hex_characters_are_refused_with_their_position() {
         assert_eq!(
             ClickId::parse("603ed180000000000000000g"),
-            Err(ClickIdError::NotHex { position: 23, found: 'g' })
+            Err(ClickIdError::NotHex {
+                position: 23,
+                found: 'g'
+            })
         );
         assert_eq!(
             ClickId::parse("603ed18000000000000000é"),
-            Err(ClickIdError::Length { expected: 24, found: 23 })
+            Err(ClickIdError::Length {
+                expected: 24,
+                found: 23
+            })
         );
         assert!(matches!(
             ClickId::parse("603ed1800000000000000é00"),
-            Err(ClickIdError::NotHex { position: 21, found: 'é' })
+            Err(ClickIdError::NotHex {
+                position: 21,
+                found: 'é'
+            })
         ));
         assert!(ClickId::parse("+03ed1800000000000000000").is_err());
     }

@@ -1,19 +1,48 @@
-//! The crate's umbrella error for ledger operations.
+//! The umbrella error of ledger operations.
 
-use std::path::PathBuf;
+use crate::log::LogError;
+use crate::program::ProgramId;
 
-/// Why a ledger operation failed.
+/// Why a ledger operation failed. A postback that is merely invalid is not an error:
+/// it gets a [`crate::Outcome::Rejected`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// An I/O operation failed.
-    #[error("{operation} {path}: {source}")]
-    Io {
-        /// What was being done.
-        operation: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+    /// The log could not be read or written.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// No program has this number.
+    #[error("no program {program:?} in this ledger")]
+    UnknownProgram {
+        /// The number asked for.
+        program: ProgramId,
+    },
+    /// A program with this name exists.
+    #[error("a program named {name:?} is already registered")]
+    ProgramExists {
+        /// The name.
+        name: String,
+    },
+    /// Another program has this key.
+    #[error("another program already uses this key")]
+    KeyInUse,
+    /// A name or key given to the ledger is not acceptable.
+    #[error("invalid {what}: expected {expected}, found {found:?}")]
+    InvalidInput {
+        /// What was given: `program name`, `program key`, `partner name`.
+        what: &'static str,
+        /// What is accepted.
+        expected: &'static str,
+        /// What was given, shortened.
+        found: String,
+    },
+    /// The ledger holds the most programs a slot can number (2^24).
+    #[error("the ledger holds the maximum number of programs")]
+    TooManyPrograms,
+    /// Every slot of a day (2^32) is used.
+    #[error("all click slots of day {day} are used")]
+    PartitionFull {
+        /// UTC day number.
+        day: u32,
     },
 }

@@ -1,18 +1,46 @@
 //! The ledger: open a data directory, record clicks, convert postbacks, sync.
 //!
 //! This module orchestrates; the mechanisms live in [`crate::log`] (the durable record
-//! of everything) and [`crate::index`] (the in-memory claim index rebuilt from it).
+//! of everything), [`crate::index`] (the claim index rebuilt from it) and the claim rule
+//! in `claim.rs`.
+//!
+//! Lock order, to rule out deadlocks: a program's lock, then the registry, then the
+//! writer. No code takes a program lock while holding the registry or the writer.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::click_id::ClickId;
-use crate::outcome::{Conversion, Outcome};
-use crate::postback::Postback;
-use crate::program::{ClickKind, PartnerId, ProgramId, ProgramSettings};
+use parking_lot::{Mutex, RwLock};
+
+use crate::claim::{decide, Decision};
+use crate::click_id::{ClickId, IdKey};
+use crate::error::LedgerError;
+use crate::index::slot::{SlotEntry, PROGRAMS_MAX};
+use crate::index::{ClaimIndex, CHUNK_SLOTS};
+use crate::log::record::{ConversionRecord, ProgramRecord, Record};
+use crate::log::{self, LogWriter, RecoveryReport};
+use crate::money::Currency;
+use crate::outcome::{
+    Conversion, ConversionId, IdText, IdVerdict, Outcome, RejectReason, Rejection, Verdict,
+};
+use crate::postback::{Postback, PostbackError};
+use crate::program::{ClickKind, ConversionKind, PartnerId, ProgramId, ProgramSettings};
+use crate::registry::{key_digest, ProgramEntry, Registry};
+use crate::secret;
 use crate::time::Timestamp;
 
-/// Default clock tolerance: a click may be dated up to 5 minutes ahead of a postback.
+/// Default clock tolerance: a click may be dated up to 5 minutes ahead of a postback
+/// (servers' clocks drift; the field cases settle on five minutes).
 pub const CLOCK_TOLERANCE_SECONDS_DEFAULT: u32 = 300;
+
+/// Default segment size: 64 MiB, about two million clicks; small enough to read whole
+/// at open, large enough that rollovers are rare.
+pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
+
+/// Longest program name, partner name or program key, in bytes.
+pub const NAME_BYTES_MAX: usize = 128;
 
 /// How a ledger is opened.
 ///
@@ -22,7 +50,7 @@ pub const CLOCK_TOLERANCE_SECONDS_DEFAULT: u32 = 300;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The shard number written into minted IDs.
+    /// The shard number written into minted IDs; IDs of other shards are unknown here.
     pub shard: u8,
     /// How far ahead of a postback's time a click may be dated and still count.
     pub clock_tolerance_seconds: u32,
@@ -35,12 +63,13 @@ impl Default for Options {
         Options {
             shard: 0,
             clock_tolerance_seconds: CLOCK_TOLERANCE_SECONDS_DEFAULT,
-            segment_bytes_max: 64 << 20,
+            segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT,
         }
     }
 }
 
-/// A program just registered, with its secret key (shown once).
+/// A program just registered, with its secret key. The ledger keeps only a hash of the
+/// key: this is the one time it can be shown.
 #[derive(Clone, Debug)]
 pub struct NewProgram {
     /// The program's number.
@@ -66,7 +95,7 @@ pub struct Stats {
     pub claimed_ids: u64,
     /// Time partitions (UTC days) in memory.
     pub partitions: u64,
-    /// Bytes of log on disk.
+    /// Bytes of log, including records not yet written to the file.
     pub log_bytes: u64,
     /// Bytes allocated for slot tables.
     pub slot_table_bytes: u64,
@@ -83,106 +112,886 @@ pub struct ClickInfo {
     pub partner: String,
     /// Click or impression.
     pub kind: ClickKind,
-    /// The conversion that claimed it, if any.
+    /// Whether a conversion claimed it.
     pub claimed: bool,
 }
 
-/// An open ledger. Shared between threads by reference (`&Ledger` is `Sync`).
+/// Minting state of one UTC day, guarded with the writer.
+#[derive(Default, Clone, Copy)]
+struct DayMint {
+    /// The next slot to hand out.
+    next_slot: u32,
+    /// Slots below this are reserved in the log; handing out more needs a new
+    /// reservation first.
+    reserved_end: u32,
+}
+
+/// The log writer and everything that must change in the same order as the log.
+struct Writer {
+    log: LogWriter,
+    days: HashMap<u32, DayMint>,
+    next_conversion: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    clicks: AtomicU64,
+    impressions: AtomicU64,
+    conversions: AtomicU64,
+    claimed_ids: AtomicU64,
+}
+
+/// An open ledger. Share it between threads by reference or `Arc`: every method takes
+/// `&self`.
+///
+/// ```
+/// use clickledger::{ClickKind, Ledger, Options, Outcome, ProgramSettings, Timestamp};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+/// let program = ledger.register_program(ProgramSettings::new("shoes")).unwrap();
+/// let clicked = Timestamp::parse_rfc3339("2025-03-01T10:00:00Z").unwrap();
+/// let id = ledger.record_click(program.id, "a7", ClickKind::Click, clicked).unwrap();
+///
+/// let query = format!("key={}&id=A1001&amount=49.90&currency=EUR&cids={id}", program.key);
+/// let outcome = ledger.convert_query(&query, clicked.plus_seconds(3600)).unwrap();
+/// assert!(matches!(outcome, Outcome::Accepted(_)));
+/// let again = ledger.convert_query(&query, clicked.plus_seconds(3660)).unwrap();
+/// assert!(matches!(again, Outcome::Replayed(_)));
+/// ledger.sync().unwrap();
+/// ```
 pub struct Ledger {
-    _dir: PathBuf,
+    dir: PathBuf,
+    options: Options,
+    id_key: IdKey,
+    index: ClaimIndex,
+    registry: RwLock<Registry>,
+    writer: Mutex<Writer>,
+    counters: Counters,
+    recovery: RecoveryReport,
 }
 
 impl Ledger {
-    /// Opens (creating if needed) the ledger in `dir`, replaying its log.
-    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger, crate::LedgerError> {
-        todo!("{:?} {options:?}", dir.as_ref())
+    /// Opens the ledger in `dir`, creating the directory and a new ledger if needed,
+    /// and replays its log to rebuild the in-memory state.
+    ///
+    /// A torn tail is cut and reported in [`Ledger::recovery`]; damage anywhere else
+    /// is an error naming the segment and offset.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert_eq!(ledger.stats().clicks, 0);
+    /// ```
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger, LedgerError> {
+        let dir = dir.as_ref().to_owned();
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| log::LogError::io("create", &dir, source))?;
+        let is_new = !dir.join(log::segment::LOG_DIR_NAME).exists();
+        let id_key = secret::load_or_create(&dir, is_new)?;
+        let mut state = ReplayState::new(id_key.clone(), options.shard);
+        let (log, recovery) = log::replay(&dir, options.segment_bytes_max, &mut |record| {
+            state.apply(record)
+        })?;
+        let days = state.days_after_replay();
+        #[cfg(feature = "tracing")]
+        tracing::info!(dir = %dir.display(), records = recovery.records, torn_tail = recovery.torn_tail.is_some(), "ledger opened");
+        Ok(Ledger {
+            dir,
+            options,
+            id_key,
+            index: state.index,
+            registry: RwLock::new(state.registry),
+            writer: Mutex::new(Writer {
+                log,
+                days,
+                next_conversion: state.last_conversion + 1,
+            }),
+            counters: state.counters,
+            recovery,
+        })
+    }
+
+    /// The data directory.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert_eq!(ledger.dir(), dir.path());
+    /// ```
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// What the open found and repaired (a torn tail cut), if anything.
-    pub fn recovery(&self) -> &crate::log::RecoveryReport {
-        todo!()
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert!(ledger.recovery().torn_tail.is_none());
+    /// ```
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
     }
 
-    /// Registers a program with a freshly generated secret key.
-    pub fn register_program(
-        &self,
-        settings: ProgramSettings,
-    ) -> Result<NewProgram, crate::LedgerError> {
-        todo!("{settings:?}")
+    /// Registers a program with a freshly generated 32-hex-digit key. Durable on return.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let program = ledger.register_program(clickledger::ProgramSettings::new("p1")).unwrap();
+    /// assert_eq!(program.key.len(), 32);
+    /// assert_eq!(ledger.program_id("p1"), Some(program.id));
+    /// ```
+    pub fn register_program(&self, settings: ProgramSettings) -> Result<NewProgram, LedgerError> {
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|error| {
+            log::LogError::io(
+                "draw a random key for",
+                &self.dir,
+                std::io::Error::other(error.to_string()),
+            )
+        })?;
+        let key: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
+        let id = self.register_program_with_key(settings, &key)?;
+        Ok(NewProgram { id, key })
     }
 
-    /// Registers a program with a key chosen by the caller (imports, tests).
+    /// Registers a program with a key chosen by the caller (imports, tests). The key is
+    /// 1 to 128 visible ASCII characters. Durable on return.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let settings = clickledger::ProgramSettings::new("p1");
+    /// ledger.register_program_with_key(settings.clone(), "pk1").unwrap();
+    /// assert!(ledger.register_program_with_key(settings, "pk2").is_err());
+    /// ```
     pub fn register_program_with_key(
         &self,
         settings: ProgramSettings,
         key: &str,
-    ) -> Result<ProgramId, crate::LedgerError> {
-        todo!("{settings:?} {key}")
+    ) -> Result<ProgramId, LedgerError> {
+        check_name("program name", &settings.name)?;
+        check_name("program key", key)?;
+        let key_sha256 = key_digest(key);
+        let mut registry = self.registry.write();
+        if registry.program_by_name(&settings.name).is_some() {
+            return Err(LedgerError::ProgramExists {
+                name: settings.name,
+            });
+        }
+        if registry.key_in_use(&key_sha256) {
+            return Err(LedgerError::KeyInUse);
+        }
+        let id = registry.next_program_id();
+        if id.0 >= PROGRAMS_MAX {
+            return Err(LedgerError::TooManyPrograms);
+        }
+        let record = ProgramRecord {
+            id,
+            key_sha256,
+            settings: settings.clone(),
+        };
+        let mut writer = self.writer.lock();
+        writer.log.append(&Record::ProgramRegistered(record))?;
+        writer.log.sync()?;
+        // Name, key and number were checked above under the same lock.
+        registry
+            .add_program(id, key_sha256, settings)
+            .map_err(|problem| unreachable_state(&problem))?;
+        Ok(id)
     }
 
     /// The program registered under `name`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert_eq!(ledger.program_id("nope"), None);
+    /// ```
     pub fn program_id(&self, name: &str) -> Option<ProgramId> {
-        todo!("{name}")
+        self.registry.read().program_by_name(name)
     }
 
     /// The settings of a program.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let id = ledger.register_program_with_key(clickledger::ProgramSettings::new("p1"), "k").unwrap();
+    /// assert_eq!(ledger.program(id).unwrap().name, "p1");
+    /// ```
     pub fn program(&self, program: ProgramId) -> Option<ProgramSettings> {
-        todo!("{program:?}")
+        self.registry
+            .read()
+            .program(program)
+            .map(|entry| entry.settings.clone())
     }
 
     /// Every program, in registration order.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert!(ledger.programs().is_empty());
+    /// ```
     pub fn programs(&self) -> Vec<(ProgramId, ProgramSettings)> {
-        todo!()
+        self.registry
+            .read()
+            .programs()
+            .iter()
+            .map(|entry| (entry.id, entry.settings.clone()))
+            .collect()
     }
 
     /// The name of a partner.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert_eq!(ledger.partner_name(clickledger::PartnerId(0)), None);
+    /// ```
     pub fn partner_name(&self, partner: PartnerId) -> Option<String> {
-        todo!("{partner:?}")
+        self.registry
+            .read()
+            .partner_name(partner)
+            .map(str::to_owned)
     }
 
-    /// Mints an ID for a click at `at` and records it.
+    /// Mints an ID for a click (or impression) of `partner` on `program` at `at`, and
+    /// records it. The ID's first four bytes are `at`.
+    ///
+    /// The record is buffered: it reaches the file within the next flush or
+    /// [`Ledger::sync`], and is durable after `sync`. The ID itself is never handed
+    /// out again, even if the record is lost in a crash.
+    ///
+    /// ```
+    /// use clickledger::{ClickKind, Ledger, ProgramSettings, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let program = ledger.register_program(ProgramSettings::new("p1")).unwrap().id;
+    /// let at = Timestamp::parse_rfc3339("2021-03-03T00:00:00Z").unwrap();
+    /// let id = ledger.record_click(program, "a7", ClickKind::Click, at).unwrap();
+    /// assert!(id.to_string().starts_with("603ed180"));
+    /// assert_eq!(ledger.click(&id).unwrap().partner, "a7");
+    /// ```
     pub fn record_click(
         &self,
         program: ProgramId,
         partner: &str,
         kind: ClickKind,
         at: Timestamp,
-    ) -> Result<ClickId, crate::LedgerError> {
-        todo!("{program:?} {partner} {kind:?} {at:?}")
+    ) -> Result<ClickId, LedgerError> {
+        if self.registry.read().program(program).is_none() {
+            return Err(LedgerError::UnknownProgram { program });
+        }
+        let partner = self.partner_id(partner)?;
+        let mut writer = self.writer.lock();
+        let slot = allocate_slot(&mut writer, at.day())?;
+        let id = self.id_key.mint(at, self.options.shard, slot);
+        writer.log.append(&Record::ClickRecorded {
+            id,
+            program,
+            partner,
+            kind,
+        })?;
+        self.index
+            .partition_or_create(at.day())
+            .insert(slot, SlotEntry::minted(program, partner, kind));
+        drop(writer);
+        self.counters.count_click(kind);
+        Ok(id)
     }
 
-    /// Applies a parsed postback received at `at`. `Err` only for I/O failures.
-    pub fn convert(&self, postback: &Postback, at: Timestamp) -> Result<Outcome, crate::LedgerError> {
-        todo!("{postback:?} {at:?}")
+    /// Applies a parsed postback received at `at`: replay, rejection or a new
+    /// conversion. `Err` only when the log cannot be written; then nothing was claimed.
+    ///
+    /// ```
+    /// use clickledger::{Ledger, Outcome, Postback, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let postback = Postback::from_query(
+    ///     "key=nobody&id=1&amount=1&currency=EUR&cids=603ed1800000000000000000",
+    /// ).unwrap();
+    /// let outcome = ledger.convert(&postback, Timestamp::now()).unwrap();
+    /// assert!(matches!(outcome, Outcome::Rejected(r) if r.reason.code() == "bad_key"));
+    /// ```
+    pub fn convert(&self, postback: &Postback, at: Timestamp) -> Result<Outcome, LedgerError> {
+        let Some(program) = self.program_by_key(&postback.key) else {
+            return Ok(rejected(RejectReason::BadKey, Vec::new()));
+        };
+        if let Err(error) = check_required(&program.settings, postback) {
+            return Ok(rejected(error.into(), Vec::new()));
+        }
+        let mut state = program.state.lock();
+        if let Some(index) = state.by_order_id.get(&postback.order_id) {
+            return Ok(retry_outcome(&state.conversions[*index], postback));
+        }
+        let decision = decide(
+            &postback.click_ids,
+            |id| self.examine(id, &program, at),
+            |id| {
+                state
+                    .by_claimed_click
+                    .get(id)
+                    .map_or(ConversionId(0), |index| state.conversions[*index].id)
+            },
+        );
+        match decision.result {
+            Err(reason) => Ok(rejected(reason, decision.verdicts)),
+            Ok(attributed) => {
+                let conversion =
+                    self.record_conversion(&program, postback, at, attributed, &decision)?;
+                state.insert(conversion.clone());
+                Ok(Outcome::Accepted(conversion))
+            }
+        }
     }
 
-    /// Parses a raw query and applies it; a parse error becomes a rejected outcome.
-    pub fn convert_query(&self, query: &str, at: Timestamp) -> Result<Outcome, crate::LedgerError> {
-        todo!("{query} {at:?}")
+    /// Parses a raw query string and applies it; a parse error becomes a rejected
+    /// outcome naming the parameter, with nothing written.
+    ///
+    /// ```
+    /// use clickledger::{Ledger, Outcome, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let outcome = ledger.convert_query("key=k&id=1&currency=EUR", Timestamp::now()).unwrap();
+    /// assert!(matches!(outcome, Outcome::Rejected(r) if r.reason.code() == "missing:cids"));
+    /// ```
+    pub fn convert_query(&self, query: &str, at: Timestamp) -> Result<Outcome, LedgerError> {
+        match Postback::from_query(query) {
+            Ok(postback) => self.convert(&postback, at),
+            Err(error) => {
+                let verdicts = if error.param() == "cids" {
+                    crate::postback::cids_verdicts(query)
+                } else {
+                    Vec::new()
+                };
+                Ok(rejected(error.into(), verdicts))
+            }
+        }
     }
 
     /// What is known of a click ID, or `None` when it is forged or unknown.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert!(ledger.click(&"603ed1800000000000000000".parse().unwrap()).is_none());
+    /// ```
     pub fn click(&self, id: &ClickId) -> Option<ClickInfo> {
-        todo!("{id}")
+        let entry = self.authentic_entry(id)?;
+        let partner = self.partner_name(entry.partner())?;
+        Some(ClickInfo {
+            id: *id,
+            program: entry.program(),
+            partner,
+            kind: entry.kind(),
+            claimed: entry.is_claimed(),
+        })
     }
 
     /// The conversion that claimed `id`, if any.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert!(ledger.claimed_by(&"603ed1800000000000000000".parse().unwrap()).is_none());
+    /// ```
     pub fn claimed_by(&self, id: &ClickId) -> Option<Conversion> {
-        todo!("{id}")
+        let entry = self.authentic_entry(id)?;
+        let program = self.registry.read().program(entry.program())?.clone();
+        let state = program.state.lock();
+        state
+            .by_claimed_click
+            .get(id)
+            .map(|index| state.conversions[*index].clone())
     }
 
     /// Every conversion of a program, in acceptance order.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert!(ledger.conversions(clickledger::ProgramId(0)).is_empty());
+    /// ```
     pub fn conversions(&self, program: ProgramId) -> Vec<Conversion> {
-        todo!("{program:?}")
+        let Some(entry) = self.registry.read().program(program).cloned() else {
+            return Vec::new();
+        };
+        let state = entry.state.lock();
+        state.conversions.clone()
     }
 
     /// Counts of what the ledger holds.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert_eq!(ledger.stats().programs, 0);
+    /// ```
     pub fn stats(&self) -> Stats {
-        todo!()
+        let (programs, partners) = {
+            let registry = self.registry.read();
+            (
+                registry.programs().len() as u64,
+                registry.partner_count() as u64,
+            )
+        };
+        Stats {
+            programs,
+            partners,
+            clicks: self.counters.clicks.load(Ordering::Relaxed),
+            impressions: self.counters.impressions.load(Ordering::Relaxed),
+            conversions: self.counters.conversions.load(Ordering::Relaxed),
+            claimed_ids: self.counters.claimed_ids.load(Ordering::Relaxed),
+            partitions: self.index.partition_count() as u64,
+            log_bytes: self.writer.lock().log.bytes(),
+            slot_table_bytes: self.index.allocated_bytes(),
+        }
     }
 
     /// Makes everything recorded so far durable (write, then fdatasync).
-    pub fn sync(&self) -> Result<(), crate::LedgerError> {
-        todo!()
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// ledger.sync().unwrap();
+    /// ```
+    pub fn sync(&self) -> Result<(), LedgerError> {
+        Ok(self.writer.lock().log.sync()?)
+    }
+
+    /// Hands buffered records to the OS without waiting for the disk: they survive a
+    /// killed process, not a power loss.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// ledger.flush().unwrap();
+    /// ```
+    pub fn flush(&self) -> Result<(), LedgerError> {
+        Ok(self.writer.lock().log.flush()?)
+    }
+
+    fn program_by_key(&self, key: &str) -> Option<Arc<ProgramEntry>> {
+        self.registry
+            .read()
+            .program_by_key_digest(&key_digest(key))
+            .cloned()
+    }
+
+    /// The partner's number, registering the name (durably logged) on first sight.
+    fn partner_id(&self, name: &str) -> Result<PartnerId, LedgerError> {
+        if let Some(id) = self.registry.read().partner(name) {
+            return Ok(id);
+        }
+        check_name("partner name", name)?;
+        let mut registry = self.registry.write();
+        if let Some(id) = registry.partner(name) {
+            return Ok(id);
+        }
+        let id = registry.next_partner_id();
+        self.writer.lock().log.append(&Record::PartnerRegistered {
+            id,
+            name: name.to_owned(),
+        })?;
+        registry
+            .add_partner(id, name.to_owned())
+            .map_err(|problem| unreachable_state(&problem))?;
+        Ok(id)
+    }
+
+    /// The slot entry of an ID whose tag and shard are ours, if it was minted.
+    fn authentic_entry(&self, id: &ClickId) -> Option<SlotEntry> {
+        if id.shard() != self.options.shard || !self.id_key.verify(id) {
+            return None;
+        }
+        Some(self.index.get(id)).filter(|entry| entry.is_present())
+    }
+
+    /// The state of one ID for a postback of `program` at `at` (see `claim.rs`).
+    fn examine(&self, id: &ClickId, program: &ProgramEntry, at: Timestamp) -> Verdict {
+        if id.shard() != self.options.shard || !self.id_key.verify(id) {
+            return Verdict::Forged;
+        }
+        let entry = self.index.get(id);
+        if !entry.is_present() {
+            return Verdict::Unknown;
+        }
+        if entry.program() != program.id {
+            return Verdict::OtherProgram;
+        }
+        let clicked = id.time().unix();
+        if clicked
+            > at.unix()
+                .saturating_add(self.options.clock_tolerance_seconds)
+        {
+            return Verdict::FromFuture;
+        }
+        if at.unix().saturating_sub(clicked) > program.settings.attribution_window_seconds {
+            return Verdict::Expired;
+        }
+        if entry.is_claimed() {
+            Verdict::AlreadyClaimed
+        } else {
+            Verdict::Eligible
+        }
+    }
+
+    /// Logs an accepted conversion and sets its claim bits. Called with the program
+    /// lock held, so no other claim of this program can interleave.
+    fn record_conversion(
+        &self,
+        program: &ProgramEntry,
+        postback: &Postback,
+        at: Timestamp,
+        attributed: ClickId,
+        decision: &Decision,
+    ) -> Result<Conversion, LedgerError> {
+        let partner = self.index.get(&attributed).partner();
+        let partner = self.partner_name(partner).unwrap_or_default();
+        let mut writer = self.writer.lock();
+        let id = ConversionId(writer.next_conversion);
+        let record = conversion_record(id, program.id, postback, at, attributed, decision);
+        writer.log.append(&Record::ConversionRecorded(record))?;
+        writer.next_conversion += 1;
+        drop(writer);
+
+        let claimed: Vec<ClickId> = decision.claimed().collect();
+        for click in &claimed {
+            let newly_claimed = self.index.claim(click);
+            assert!(
+                newly_claimed,
+                "click {click} was examined unclaimed under the program lock"
+            );
+        }
+        self.counters.conversions.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .claimed_ids
+            .fetch_add(claimed.len() as u64, Ordering::Relaxed);
+        Ok(Conversion {
+            id,
+            program: program.id,
+            order_id: postback.order_id.clone(),
+            amount_minor: postback.amount_minor,
+            currency: postback.currency,
+            payment: postback.payment,
+            customer: postback.customer.clone(),
+            cv: postback.cv.clone(),
+            vouchers: postback.vouchers.clone(),
+            products: postback.products.clone(),
+            attributed_click: attributed,
+            partner,
+            claimed,
+            verdicts: decision.verdicts.clone(),
+            at,
+        })
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        // Buffered records reach the OS on a clean drop; durability still needs `sync`.
+        let _ = self.writer.lock().log.flush();
+    }
+}
+
+impl Counters {
+    fn count_click(&self, kind: ClickKind) {
+        match kind {
+            ClickKind::Click => self.clicks.fetch_add(1, Ordering::Relaxed),
+            ClickKind::Impression => self.impressions.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// Hands out the next slot of `day`, first reserving (and syncing) a new range when the
+/// reserved one is used up, so that no ID can be handed out twice across a crash.
+fn allocate_slot(writer: &mut Writer, day: u32) -> Result<u32, LedgerError> {
+    let mint = writer.days.entry(day).or_default();
+    let slot = mint.next_slot;
+    if slot == u32::MAX {
+        return Err(LedgerError::PartitionFull { day });
+    }
+    if slot >= mint.reserved_end {
+        // Reservations end on chunk boundaries: after a reopen, minting starts a fresh
+        // chunk instead of leaving holes in a used one.
+        let slot_end =
+            u32::try_from((u64::from(slot) / u64::from(CHUNK_SLOTS) + 1) * u64::from(CHUNK_SLOTS))
+                .unwrap_or(u32::MAX);
+        writer
+            .log
+            .append(&Record::SlotsReserved { day, slot_end })?;
+        writer.log.sync()?;
+        writer.days.entry(day).or_default().reserved_end = slot_end;
+    }
+    let mint = writer.days.entry(day).or_default();
+    mint.next_slot += 1;
+    debug_assert!(mint.next_slot <= mint.reserved_end);
+    Ok(slot)
+}
+
+fn conversion_record(
+    id: ConversionId,
+    program: ProgramId,
+    postback: &Postback,
+    at: Timestamp,
+    attributed: ClickId,
+    decision: &Decision,
+) -> ConversionRecord {
+    let verdicts = decision
+        .verdicts
+        .iter()
+        .filter_map(|verdict| match &verdict.id {
+            IdText::Parsed(id) => Some((*id.as_bytes(), verdict.verdict)),
+            IdText::Raw(_) => None,
+        })
+        .collect();
+    ConversionRecord {
+        id: id.0,
+        program,
+        at: at.unix(),
+        order_id: postback.order_id.clone(),
+        amount_minor: postback.amount_minor,
+        currency: postback.currency.code().to_owned(),
+        payment: postback.payment,
+        customer: postback.customer.clone(),
+        cv: postback.cv.clone(),
+        vouchers: postback.vouchers.clone(),
+        products: postback.products.clone(),
+        attributed: *attributed.as_bytes(),
+        verdicts,
+    }
+}
+
+/// The answer to a postback whose program and order id were seen before.
+fn retry_outcome(original: &Conversion, postback: &Postback) -> Outcome {
+    if original.amount_minor == postback.amount_minor && original.currency == postback.currency {
+        Outcome::Replayed(original.clone())
+    } else {
+        let reason = RejectReason::ConflictingRetry {
+            order_id: postback.order_id.clone(),
+            original: original.id,
+        };
+        rejected(reason, Vec::new())
+    }
+}
+
+fn rejected(reason: RejectReason, verdicts: Vec<IdVerdict>) -> Outcome {
+    Outcome::Rejected(Rejection { reason, verdicts })
+}
+
+/// The program's required-if rules: amount for sales, payment and customer when set.
+fn check_required(settings: &ProgramSettings, postback: &Postback) -> Result<(), PostbackError> {
+    if settings.kind == ConversionKind::Sales && postback.amount_minor.is_none() {
+        return Err(PostbackError::Missing { param: "amount" });
+    }
+    if settings.payment_required && postback.payment.is_none() {
+        return Err(PostbackError::Missing { param: "payment" });
+    }
+    if settings.revenue_share && postback.customer.is_none() {
+        return Err(PostbackError::Missing { param: "customer" });
+    }
+    Ok(())
+}
+
+/// Names and keys: 1 to 128 visible ASCII characters.
+fn check_name(what: &'static str, text: &str) -> Result<(), LedgerError> {
+    let visible = |byte: &u8| (0x21..=0x7e).contains(byte);
+    if text.is_empty() || text.len() > NAME_BYTES_MAX || !text.as_bytes().iter().all(visible) {
+        return Err(LedgerError::InvalidInput {
+            what,
+            expected: "1 to 128 visible ASCII characters",
+            found: text.chars().take(64).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// A registry refusal after the same checks passed under the same lock is a bug.
+fn unreachable_state(problem: &str) -> LedgerError {
+    panic!("registry refused a checked entry: {problem}")
+}
+
+/// The state rebuilt while replaying the log.
+struct ReplayState {
+    id_key: IdKey,
+    shard: u8,
+    index: ClaimIndex,
+    registry: Registry,
+    days: HashMap<u32, DayMint>,
+    last_conversion: u64,
+    counters: Counters,
+}
+
+impl ReplayState {
+    fn new(id_key: IdKey, shard: u8) -> ReplayState {
+        ReplayState {
+            id_key,
+            shard,
+            index: ClaimIndex::default(),
+            registry: Registry::default(),
+            days: HashMap::new(),
+            last_conversion: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Applies one record; an error says how it contradicts what came before.
+    fn apply(&mut self, record: Record) -> Result<(), String> {
+        match record {
+            Record::ProgramRegistered(program) => {
+                self.registry
+                    .add_program(program.id, program.key_sha256, program.settings)
+            }
+            Record::PartnerRegistered { id, name } => self.registry.add_partner(id, name),
+            Record::ClickRecorded {
+                id,
+                program,
+                partner,
+                kind,
+            } => self.apply_click(id, program, partner, kind),
+            Record::SlotsReserved { day, slot_end } => {
+                let mint = self.days.entry(day).or_default();
+                mint.reserved_end = mint.reserved_end.max(slot_end);
+                Ok(())
+            }
+            Record::ConversionRecorded(conversion) => self.apply_conversion(conversion),
+        }
+    }
+
+    fn apply_click(
+        &mut self,
+        id: ClickId,
+        program: ProgramId,
+        partner: PartnerId,
+        kind: ClickKind,
+    ) -> Result<(), String> {
+        if id.shard() != self.shard || !self.id_key.verify(&id) {
+            return Err(format!(
+                "click {id} was not minted with this directory's secret and shard"
+            ));
+        }
+        if self.registry.program(program).is_none() || self.registry.partner_name(partner).is_none()
+        {
+            return Err(format!(
+                "click {id} names an unregistered program or partner"
+            ));
+        }
+        let day = id.time().day();
+        let mint = self.days.entry(day).or_default();
+        if id.slot() >= mint.reserved_end {
+            return Err(format!(
+                "click {id} uses slot {} beyond the reservation",
+                id.slot()
+            ));
+        }
+        let partition = self.index.partition_or_create(day);
+        if partition.get(id.slot()).is_present() {
+            return Err(format!("click {id} minted twice"));
+        }
+        partition.insert(id.slot(), SlotEntry::minted(program, partner, kind));
+        self.counters.count_click(kind);
+        Ok(())
+    }
+
+    fn apply_conversion(&mut self, record: ConversionRecord) -> Result<(), String> {
+        if record.id <= self.last_conversion {
+            return Err(format!(
+                "conversion {} after conversion {}",
+                record.id, self.last_conversion
+            ));
+        }
+        let program = self
+            .registry
+            .program(record.program)
+            .cloned()
+            .ok_or("conversion of an unregistered program")?;
+        let currency = Currency::parse(&record.currency).map_err(|error| error.to_string())?;
+        let attributed = ClickId::from_bytes(record.attributed);
+        let partner = self
+            .registry
+            .partner_name(self.index.get(&attributed).partner())
+            .unwrap_or_default()
+            .to_owned();
+        let verdicts: Vec<IdVerdict> = record
+            .verdicts
+            .iter()
+            .map(|(bytes, verdict)| IdVerdict {
+                id: IdText::Parsed(ClickId::from_bytes(*bytes)),
+                verdict: *verdict,
+            })
+            .collect();
+        let claimed: Vec<ClickId> = record
+            .verdicts
+            .iter()
+            .filter(|(_, verdict)| *verdict == Verdict::Accepted)
+            .map(|(bytes, _)| ClickId::from_bytes(*bytes))
+            .collect();
+        self.claim_replayed(&program, &record.order_id, &claimed)?;
+        self.last_conversion = record.id;
+        self.counters.conversions.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .claimed_ids
+            .fetch_add(claimed.len() as u64, Ordering::Relaxed);
+        program.state.lock().insert(Conversion {
+            id: ConversionId(record.id),
+            program: record.program,
+            order_id: record.order_id,
+            amount_minor: record.amount_minor,
+            currency,
+            payment: record.payment,
+            customer: record.customer,
+            cv: record.cv,
+            vouchers: record.vouchers,
+            products: record.products,
+            attributed_click: attributed,
+            partner,
+            claimed,
+            verdicts,
+            at: Timestamp::from_unix(record.at),
+        });
+        Ok(())
+    }
+
+    /// Sets the claim bits of a replayed conversion, checking what the writer checked.
+    fn claim_replayed(
+        &self,
+        program: &ProgramEntry,
+        order_id: &str,
+        claimed: &[ClickId],
+    ) -> Result<(), String> {
+        if program.state.lock().by_order_id.contains_key(order_id) {
+            return Err(format!("order {order_id:?} converted twice"));
+        }
+        for id in claimed {
+            let entry = self.index.get(id);
+            if !entry.is_present() || entry.program() != program.id {
+                return Err(format!("conversion claims {id}, unknown to its program"));
+            }
+            if !self.index.claim(id) {
+                return Err(format!("click {id} claimed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Minting state for the reopened ledger: every day resumes at its reservation end,
+    /// skipping slots that may have been handed out before a crash.
+    fn days_after_replay(&self) -> HashMap<u32, DayMint> {
+        self.days
+            .iter()
+            .map(|(day, mint)| {
+                (
+                    *day,
+                    DayMint {
+                        next_slot: mint.reserved_end,
+                        reserved_end: mint.reserved_end,
+                    },
+                )
+            })
+            .collect()
     }
 }

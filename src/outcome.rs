@@ -161,7 +161,9 @@ pub enum RejectReason {
         by: ConversionId,
     },
     /// The order id is known for this program with another amount or currency.
-    #[error("order {order_id:?} was recorded as conversion {original} with another amount or currency")]
+    #[error(
+        "order {order_id:?} was recorded as conversion {original} with another amount or currency"
+    )]
     ConflictingRetry {
         /// The order id.
         order_id: String,

@@ -22,8 +22,19 @@ pub const SECONDS_PER_DAY: u32 = 86_400;
 /// assert_eq!(at.to_rfc3339(), "2025-03-01T11:00:00Z");
 /// assert_eq!(at.day(), 20_148);
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Timestamp(u32);
 
 /// Why a text or a value is not a [`Timestamp`].
@@ -86,8 +97,9 @@ impl Timestamp {
     /// assert!(Timestamp::parse_rfc3339("yesterday").is_err());
     /// ```
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimeError> {
-        let parsed = OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|_| TimeError::NotRfc3339 { found: text.to_owned() })?;
+        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimeError::NotRfc3339 {
+            found: text.to_owned(),
+        })?;
         Timestamp::try_from_unix(parsed.unix_timestamp())
     }
 
@@ -126,7 +138,9 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         match OffsetDateTime::from_unix_timestamp(i64::from(self.0)) {
             // Every u32 of seconds is a valid date, and Rfc3339 formats every year < 10000.
-            Ok(moment) => moment.format(&Rfc3339).unwrap_or_else(|_| self.0.to_string()),
+            Ok(moment) => moment
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| self.0.to_string()),
             Err(_) => self.0.to_string(),
         }
     }

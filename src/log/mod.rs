@@ -1,4 +1,18 @@
 //! The append-only log: the single source of truth.
+//!
+//! Everything the ledger knows is a record in the log; the in-memory index is rebuilt
+//! from it at open. See `docs/FORMAT.md` for the bytes.
+
+use std::path::{Path, PathBuf};
+
+pub mod frame;
+pub mod record;
+pub mod replay;
+pub mod segment;
+pub mod writer;
+
+pub use replay::replay;
+pub use writer::LogWriter;
 
 /// What opening the log found and repaired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -7,15 +21,77 @@ pub struct RecoveryReport {
     pub torn_tail: Option<TornTail>,
     /// Records replayed.
     pub records: u64,
+    /// Segment files read.
+    pub segments: u64,
 }
 
 /// A damaged tail of the last segment, cut at open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
     /// The segment file.
-    pub segment: std::path::PathBuf,
-    /// Where the damage starts (bytes from the start of the file).
+    pub segment: PathBuf,
+    /// Where the damage started (bytes from the start of the file).
     pub offset: u64,
     /// How many bytes were cut.
     pub bytes_cut: u64,
+}
+
+/// Why the log could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// An I/O operation failed.
+    #[error("cannot {operation} {path}: {source}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A record is damaged somewhere other than the torn tail.
+    #[error("log damaged in {segment} at offset {offset}: {problem}")]
+    Corrupt {
+        /// The segment file.
+        segment: PathBuf,
+        /// Byte offset of the damaged frame.
+        offset: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A segment was written by a format version this build does not read.
+    #[error("{segment} has format version {found}; this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The segment file.
+        segment: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Version supported.
+        supported: u32,
+    },
+    /// Segment numbers have a gap.
+    #[error("segment {number} is missing (next file found: {found})")]
+    MissingSegment {
+        /// The missing number.
+        number: u32,
+        /// The file found in its place.
+        found: PathBuf,
+    },
+    /// An earlier write or sync failed; the log accepts nothing until reopened.
+    #[error("the log stopped after an I/O failure on {segment}; reopen the ledger")]
+    Failed {
+        /// The segment being written.
+        segment: PathBuf,
+    },
+}
+
+impl LogError {
+    pub(crate) fn io(operation: &'static str, path: &Path, source: std::io::Error) -> LogError {
+        LogError::Io {
+            operation,
+            path: path.to_owned(),
+            source,
+        }
+    }
 }

@@ -1,0 +1,84 @@
+//! Resident memory and log bytes per click.
+//!
+//! Records N clicks (default 10,000,000; `cargo bench --bench memory -- 1000000` for
+//! fewer) into a fresh ledger spread over a few programs, partners and days, and prints
+//! the growth of the resident set size and of the log, per click. Linux only (reads
+//! `/proc/self/statm`).
+
+use std::time::Instant;
+
+use clickledger::{ClickKind, Ledger, Options, ProgramSettings, Timestamp};
+
+const CLICKS_DEFAULT: u64 = 10_000_000;
+const FIRST_CLICK: u32 = 1_740_787_200; // 2025-03-01T00:00:00Z
+const PROGRAMS: u32 = 16;
+const PARTNERS: u64 = 64;
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn main() {
+    let clicks = std::env::args()
+        .skip(1)
+        .find_map(|argument| argument.parse::<u64>().ok())
+        .unwrap_or(CLICKS_DEFAULT);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ledger = Ledger::open(dir.path(), Options::default()).expect("open");
+    let programs: Vec<_> = (0..PROGRAMS)
+        .map(|index| {
+            ledger
+                .register_program(ProgramSettings::new(&format!("p{index}")))
+                .expect("program")
+                .id
+        })
+        .collect();
+    let partners: Vec<String> = (0..PARTNERS)
+        .map(|index| format!("partner-{index}"))
+        .collect();
+
+    let resident_before = resident_bytes();
+    let log_before = ledger.stats().log_bytes;
+    let started = Instant::now();
+    // Three days' worth, evenly spread, as a tracker sees them.
+    let seconds_per_click = (3 * 86_400) as f64 / clicks as f64;
+    for index in 0..clicks {
+        let at = Timestamp::from_unix(FIRST_CLICK + (index as f64 * seconds_per_click) as u32);
+        let program = programs[(index % u64::from(PROGRAMS)) as usize];
+        let partner = &partners[(index % PARTNERS) as usize];
+        ledger
+            .record_click(program, partner, ClickKind::Click, at)
+            .expect("record");
+    }
+    ledger.sync().expect("sync");
+    let elapsed = started.elapsed();
+    let stats = ledger.stats();
+
+    let resident = resident_bytes().saturating_sub(resident_before);
+    println!("clicks recorded:          {clicks}");
+    println!(
+        "elapsed:                  {:.2} s ({:.0} clicks/s, one thread, buffered + final sync)",
+        elapsed.as_secs_f64(),
+        clicks as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "resident growth:          {resident} bytes = {:.2} bytes/click",
+        resident as f64 / clicks as f64
+    );
+    println!(
+        "slot tables allocated:    {} bytes = {:.2} bytes/click",
+        stats.slot_table_bytes,
+        stats.slot_table_bytes as f64 / clicks as f64
+    );
+    println!(
+        "log growth:               {} bytes = {:.2} bytes/click",
+        stats.log_bytes - log_before,
+        (stats.log_bytes - log_before) as f64 / clicks as f64
+    );
+}

@@ -1,0 +1,373 @@
+//! The records of the log and their byte layouts (specified in `docs/FORMAT.md`).
+//!
+//! The first payload byte is the record kind. Clicks and slot reservations, written
+//! millions of times a day, use a fixed little-endian layout; rarer, variable records
+//! (programs, partners, conversions) use postcard, whose encoding is stable and
+//! documented.
+
+use serde::{Deserialize, Serialize};
+
+use crate::click_id::{ClickId, CLICK_ID_BYTES};
+use crate::outcome::Verdict;
+use crate::postback::Payment;
+use crate::program::{ClickKind, PartnerId, ProgramId, ProgramSettings};
+
+/// Kind byte of [`Record::ProgramRegistered`].
+const KIND_PROGRAM_REGISTERED: u8 = 1;
+/// Kind byte of [`Record::PartnerRegistered`].
+const KIND_PARTNER_REGISTERED: u8 = 2;
+/// Kind byte of [`Record::ClickRecorded`].
+const KIND_CLICK_RECORDED: u8 = 3;
+/// Kind byte of [`Record::SlotsReserved`].
+const KIND_SLOTS_RESERVED: u8 = 4;
+/// Kind byte of [`Record::ConversionRecorded`].
+const KIND_CONVERSION_RECORDED: u8 = 5;
+
+/// Payload bytes of a click record: kind, ID, program, partner, click kind.
+pub const CLICK_RECORD_BYTES: usize = 1 + CLICK_ID_BYTES + 4 + 4 + 1;
+/// Payload bytes of a slot reservation: kind, day, end slot.
+const SLOTS_RESERVED_BYTES: usize = 1 + 4 + 4;
+
+/// A program's registration, as logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramRecord {
+    /// Its number.
+    pub id: ProgramId,
+    /// SHA-256 of its secret key; the key itself is never stored.
+    pub key_sha256: [u8; 32],
+    /// Its settings.
+    pub settings: ProgramSettings,
+}
+
+/// An accepted conversion, as logged: every postback field plus the claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionRecord {
+    /// Ledger-wide sequence number.
+    pub id: u64,
+    /// The program.
+    pub program: ProgramId,
+    /// Unix seconds when it was accepted.
+    pub at: u32,
+    /// The order id.
+    pub order_id: String,
+    /// Amount in minor units, if given.
+    pub amount_minor: Option<u64>,
+    /// Upper-case ISO 4217 code.
+    pub currency: String,
+    /// Payment method, if given.
+    pub payment: Option<Payment>,
+    /// Customer id, if given.
+    pub customer: Option<String>,
+    /// Custom variable, if given.
+    pub cv: Option<String>,
+    /// Voucher codes.
+    pub vouchers: Vec<String>,
+    /// Product ids.
+    pub products: Vec<String>,
+    /// The credited click.
+    pub attributed: [u8; CLICK_ID_BYTES],
+    /// Every click ID of the postback with its verdict, in postback order. Those with
+    /// [`Verdict::Accepted`] are the ones this conversion claimed.
+    pub verdicts: Vec<([u8; CLICK_ID_BYTES], Verdict)>,
+}
+
+/// One entry of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A program was registered.
+    ProgramRegistered(ProgramRecord),
+    /// A partner name was seen for the first time and given a number.
+    PartnerRegistered {
+        /// Its number.
+        id: PartnerId,
+        /// Its name.
+        name: String,
+    },
+    /// A click or impression was minted.
+    ClickRecorded {
+        /// The minted ID.
+        id: ClickId,
+        /// Its program.
+        program: ProgramId,
+        /// Its partner.
+        partner: PartnerId,
+        /// Click or impression.
+        kind: ClickKind,
+    },
+    /// Slots below `slot_end` of `day` may be handed out. Written, and synced, before
+    /// any of them is: after a crash, minting resumes at `slot_end`, so an ID handed
+    /// out but lost is never minted again.
+    SlotsReserved {
+        /// UTC day number.
+        day: u32,
+        /// One past the last reserved slot.
+        slot_end: u32,
+    },
+    /// A conversion was accepted and its click IDs claimed.
+    ConversionRecorded(ConversionRecord),
+}
+
+/// Why a payload with a valid CRC does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The kind byte names no record this version knows.
+    #[error("unknown record kind {kind}")]
+    UnknownKind {
+        /// The kind byte.
+        kind: u8,
+    },
+    /// The payload size does not fit its kind.
+    #[error("record kind {kind} must be {expected} bytes, found {found}")]
+    Size {
+        /// The kind byte.
+        kind: u8,
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes found.
+        found: usize,
+    },
+    /// A field holds a value no writer produces.
+    #[error("record kind {kind}: {problem}")]
+    Field {
+        /// The kind byte.
+        kind: u8,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Record {
+    /// Appends the payload (kind byte first) to `out`.
+    ///
+    /// ```
+    /// use clickledger::log::record::Record;
+    /// let mut out = Vec::new();
+    /// Record::SlotsReserved { day: 1, slot_end: 65_536 }.encode(&mut out);
+    /// assert_eq!(Record::decode(&out).unwrap(), Record::SlotsReserved { day: 1, slot_end: 65_536 });
+    /// ```
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::ProgramRegistered(program) => {
+                encode_serde(out, KIND_PROGRAM_REGISTERED, program)
+            }
+            Record::PartnerRegistered { id, name } => {
+                encode_serde(out, KIND_PARTNER_REGISTERED, &(id, name))
+            }
+            Record::ClickRecorded {
+                id,
+                program,
+                partner,
+                kind,
+            } => {
+                out.push(KIND_CLICK_RECORDED);
+                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(&program.0.to_le_bytes());
+                out.extend_from_slice(&partner.0.to_le_bytes());
+                out.push(click_kind_byte(*kind));
+            }
+            Record::SlotsReserved { day, slot_end } => {
+                out.push(KIND_SLOTS_RESERVED);
+                out.extend_from_slice(&day.to_le_bytes());
+                out.extend_from_slice(&slot_end.to_le_bytes());
+            }
+            Record::ConversionRecorded(conversion) => {
+                encode_serde(out, KIND_CONVERSION_RECORDED, conversion)
+            }
+        }
+    }
+
+    /// Decodes a payload written by [`Record::encode`].
+    ///
+    /// ```
+    /// use clickledger::log::record::{Record, RecordError};
+    /// assert_eq!(Record::decode(&[99]), Err(RecordError::UnknownKind { kind: 99 }));
+    /// ```
+    pub fn decode(payload: &[u8]) -> Result<Record, RecordError> {
+        let Some((&kind, body)) = payload.split_first() else {
+            return Err(RecordError::Size {
+                kind: 0,
+                expected: 1,
+                found: 0,
+            });
+        };
+        match kind {
+            KIND_PROGRAM_REGISTERED => Ok(Record::ProgramRegistered(decode_serde(kind, body)?)),
+            KIND_PARTNER_REGISTERED => {
+                let (id, name) = decode_serde(kind, body)?;
+                Ok(Record::PartnerRegistered { id, name })
+            }
+            KIND_CLICK_RECORDED => decode_click(payload),
+            KIND_SLOTS_RESERVED => {
+                check_size(kind, payload, SLOTS_RESERVED_BYTES)?;
+                Ok(Record::SlotsReserved {
+                    day: le_u32(&payload[1..5]),
+                    slot_end: le_u32(&payload[5..9]),
+                })
+            }
+            KIND_CONVERSION_RECORDED => Ok(Record::ConversionRecorded(decode_serde(kind, body)?)),
+            _ => Err(RecordError::UnknownKind { kind }),
+        }
+    }
+}
+
+fn decode_click(payload: &[u8]) -> Result<Record, RecordError> {
+    check_size(KIND_CLICK_RECORDED, payload, CLICK_RECORD_BYTES)?;
+    let mut id = [0u8; CLICK_ID_BYTES];
+    id.copy_from_slice(&payload[1..1 + CLICK_ID_BYTES]);
+    let rest = &payload[1 + CLICK_ID_BYTES..];
+    let kind = match rest[8] {
+        0 => ClickKind::Click,
+        1 => ClickKind::Impression,
+        other => {
+            return Err(RecordError::Field {
+                kind: KIND_CLICK_RECORDED,
+                problem: format!("click kind must be 0 or 1, found {other}"),
+            })
+        }
+    };
+    Ok(Record::ClickRecorded {
+        id: ClickId::from_bytes(id),
+        program: ProgramId(le_u32(&rest[0..4])),
+        partner: PartnerId(le_u32(&rest[4..8])),
+        kind,
+    })
+}
+
+fn click_kind_byte(kind: ClickKind) -> u8 {
+    match kind {
+        ClickKind::Click => 0,
+        ClickKind::Impression => 1,
+    }
+}
+
+fn check_size(kind: u8, payload: &[u8], expected: usize) -> Result<(), RecordError> {
+    if payload.len() == expected {
+        Ok(())
+    } else {
+        Err(RecordError::Size {
+            kind,
+            expected,
+            found: payload.len(),
+        })
+    }
+}
+
+fn le_u32(bytes: &[u8]) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(bytes);
+    u32::from_le_bytes(word)
+}
+
+fn encode_serde<T: Serialize>(out: &mut Vec<u8>, kind: u8, value: &T) {
+    out.push(kind);
+    // Serializing our own plain structs into a Vec cannot fail: postcard errors only on
+    // unsupported serde features (maps with non-string keys are fine, `deserialize_any`
+    // is not used) or a full fixed buffer.
+    let encoded = postcard::to_extend(value, std::mem::take(out));
+    *out = encoded.unwrap_or_else(|error| panic!("postcard encoding failed: {error}"));
+}
+
+fn decode_serde<'a, T: Deserialize<'a>>(kind: u8, body: &'a [u8]) -> Result<T, RecordError> {
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|error| RecordError::Field {
+        kind,
+        problem: error.to_string(),
+    })?;
+    if !rest.is_empty() {
+        return Err(RecordError::Field {
+            kind,
+            problem: format!("{} bytes after the encoded value", rest.len()),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(record: Record) {
+        let mut out = Vec::new();
+        record.encode(&mut out);
+        assert_eq!(Record::decode(&out).unwrap(), record);
+    }
+
+    #[test]
+    fn every_record_kind_round_trips() {
+        round_trip(Record::ProgramRegistered(ProgramRecord {
+            id: ProgramId(3),
+            key_sha256: [9; 32],
+            settings: ProgramSettings::new("shoes"),
+        }));
+        round_trip(Record::PartnerRegistered {
+            id: PartnerId(7),
+            name: "a7".into(),
+        });
+        round_trip(Record::ClickRecorded {
+            id: ClickId::from_bytes([1; 12]),
+            program: ProgramId(1),
+            partner: PartnerId(2),
+            kind: ClickKind::Impression,
+        });
+        round_trip(Record::SlotsReserved {
+            day: 20_000,
+            slot_end: 131_072,
+        });
+        round_trip(Record::ConversionRecorded(ConversionRecord {
+            id: 1,
+            program: ProgramId(0),
+            at: 1_700_000_000,
+            order_id: "A1001".into(),
+            amount_minor: Some(4990),
+            currency: "EUR".into(),
+            payment: Some(Payment::Online),
+            customer: Some("C42".into()),
+            cv: None,
+            vouchers: vec!["A".into()],
+            products: vec![],
+            attributed: [1; 12],
+            verdicts: vec![([1; 12], Verdict::Accepted), ([2; 12], Verdict::Forged)],
+        }));
+    }
+
+    #[test]
+    fn click_record_has_the_documented_fixed_layout() {
+        let id = ClickId::from_bytes([0xab; 12]);
+        let mut out = Vec::new();
+        Record::ClickRecorded {
+            id,
+            program: ProgramId(0x0102_0304),
+            partner: PartnerId(5),
+            kind: ClickKind::Click,
+        }
+        .encode(&mut out);
+        let mut expected = vec![3u8];
+        expected.extend_from_slice(&[0xab; 12]);
+        expected.extend_from_slice(&[4, 3, 2, 1, 5, 0, 0, 0, 0]);
+        assert_eq!(out, expected);
+        assert_eq!(out.len(), CLICK_RECORD_BYTES);
+    }
+
+    #[test]
+    fn wrong_sizes_and_kinds_are_typed_errors() {
+        assert_eq!(
+            Record::decode(&[3, 0, 0]),
+            Err(RecordError::Size {
+                kind: 3,
+                expected: CLICK_RECORD_BYTES,
+                found: 3
+            })
+        );
+        assert_eq!(
+            Record::decode(&[0]),
+            Err(RecordError::UnknownKind { kind: 0 })
+        );
+        let mut click = vec![3u8];
+        click.extend_from_slice(&[0; 20]);
+        click.push(2);
+        assert!(matches!(
+            Record::decode(&click),
+            Err(RecordError::Field { kind: 3, .. })
+        ));
+    }
+}

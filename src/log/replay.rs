@@ -1,0 +1,194 @@
+//! Opening the log: replay every record in order, and cut a torn tail.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use super::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
+use super::record::Record;
+use super::segment::{
+    check_header, create_segment, list_segments, segment_header, sync_dir, LOG_DIR_NAME,
+    SEGMENT_HEADER_BYTES,
+};
+use super::writer::LogWriter;
+use super::{LogError, RecoveryReport, TornTail};
+
+/// Replays the log under `data_dir`, calling `apply` for each record in order, and
+/// returns the writer positioned after the last valid record.
+///
+/// A damaged end of the last segment (a frame cut short, failing its CRC, or zeros)
+/// with no valid frame after it is a torn tail: it is cut and reported. Damage
+/// anywhere else is an error naming the segment and offset; nothing is skipped.
+pub fn replay(
+    data_dir: &Path,
+    segment_bytes_max: u64,
+    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+) -> Result<(LogWriter, RecoveryReport), LogError> {
+    let log_dir = data_dir.join(LOG_DIR_NAME);
+    if !log_dir.exists() {
+        fs::create_dir_all(&log_dir).map_err(|source| LogError::io("create", &log_dir, source))?;
+        sync_dir(data_dir)?;
+    }
+    let segments = list_segments(&log_dir)?;
+    let mut report = RecoveryReport::default();
+    let Some(last_index) = segments.len().checked_sub(1) else {
+        let (_, path) = create_segment(&log_dir, 1)?;
+        let writer = LogWriter::resume(
+            &log_dir,
+            (1, path),
+            SEGMENT_HEADER_BYTES as u64,
+            0,
+            segment_bytes_max,
+        )?;
+        return Ok((writer, report));
+    };
+
+    let mut earlier_bytes = 0;
+    let mut last_valid_bytes = 0;
+    for (index, (number, path)) in segments.iter().enumerate() {
+        let is_last = index == last_index;
+        let valid_bytes = replay_segment(path, *number, is_last, apply, &mut report)?;
+        if is_last {
+            last_valid_bytes = valid_bytes;
+        } else {
+            earlier_bytes += valid_bytes;
+        }
+    }
+    report.segments = segments.len() as u64;
+    let last = segments[last_index].clone();
+    let writer = LogWriter::resume(
+        &log_dir,
+        last,
+        last_valid_bytes,
+        earlier_bytes,
+        segment_bytes_max,
+    )?;
+    Ok((writer, report))
+}
+
+/// Replays one segment; returns its valid length (after any cut).
+fn replay_segment(
+    path: &Path,
+    number: u32,
+    is_last: bool,
+    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    report: &mut RecoveryReport,
+) -> Result<u64, LogError> {
+    let bytes = fs::read(path).map_err(|source| LogError::io("read", path, source))?;
+    if is_last && bytes.len() < SEGMENT_HEADER_BYTES {
+        // The crash came while the segment was being created: its header never became
+        // durable, so no record can be in it.
+        rewrite_header(path, number, bytes.len() as u64, report)?;
+        return Ok(SEGMENT_HEADER_BYTES as u64);
+    }
+    check_header(path, &bytes, number)?;
+
+    let mut offset = SEGMENT_HEADER_BYTES;
+    while offset < bytes.len() {
+        let corrupt = |problem: String| LogError::Corrupt {
+            segment: path.to_owned(),
+            offset: offset as u64,
+            problem,
+        };
+        match read_frame(&bytes[offset..]) {
+            FrameRead::Valid {
+                payload,
+                frame_bytes,
+            } => {
+                let record = Record::decode(payload).map_err(|error| corrupt(error.to_string()))?;
+                apply(record)
+                    .map_err(|problem| corrupt(format!("inconsistent record: {problem}")))?;
+                report.records += 1;
+                offset += frame_bytes;
+            }
+            damage => {
+                if is_last && !valid_frame_follows(&bytes, offset + 1) {
+                    cut_tail(path, offset as u64, bytes.len() as u64, report)?;
+                    return Ok(offset as u64);
+                }
+                return Err(corrupt(describe_damage(&damage)));
+            }
+        }
+    }
+    Ok(bytes.len() as u64)
+}
+
+/// True when some position at or after `from` holds a frame with a valid CRC and a
+/// decodable record: then the damage before it is not a torn tail but corruption.
+///
+/// A torn tail is at most one partial frame (or zeros), so this scan is short in the
+/// common case; only a large damaged region makes it long, and that is rare and fatal
+/// anyway.
+fn valid_frame_follows(bytes: &[u8], from: usize) -> bool {
+    (from..bytes.len().saturating_sub(FRAME_HEADER_BYTES)).any(|position| {
+        let rest = &bytes[position..];
+        let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if length == 0 || length > RECORD_BYTES_MAX || FRAME_HEADER_BYTES + length > rest.len() {
+            return false;
+        }
+        match read_frame(rest) {
+            FrameRead::Valid { payload, .. } => Record::decode(payload).is_ok(),
+            _ => false,
+        }
+    })
+}
+
+fn describe_damage(damage: &FrameRead<'_>) -> String {
+    match damage {
+        FrameRead::Valid { .. } => "valid frame".to_owned(),
+        FrameRead::Truncated => "frame runs past the end of the segment".to_owned(),
+        FrameRead::BadLength { length } => {
+            format!("frame length {length} is outside 1..={RECORD_BYTES_MAX}")
+        }
+        FrameRead::BadChecksum { stored, computed } => {
+            format!("CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")
+        }
+    }
+}
+
+fn cut_tail(
+    path: &Path,
+    offset: u64,
+    file_bytes: u64,
+    report: &mut RecoveryReport,
+) -> Result<(), LogError> {
+    let file = File::options()
+        .write(true)
+        .open(path)
+        .map_err(|source| LogError::io("open", path, source))?;
+    file.set_len(offset)
+        .map_err(|source| LogError::io("truncate", path, source))?;
+    file.sync_all()
+        .map_err(|source| LogError::io("sync", path, source))?;
+    report.torn_tail = Some(TornTail {
+        segment: path.to_owned(),
+        offset,
+        bytes_cut: file_bytes - offset,
+    });
+    #[cfg(feature = "tracing")]
+    tracing::warn!(segment = %path.display(), offset, bytes_cut = file_bytes - offset, "cut a torn log tail");
+    Ok(())
+}
+
+fn rewrite_header(
+    path: &Path,
+    number: u32,
+    file_bytes: u64,
+    report: &mut RecoveryReport,
+) -> Result<(), LogError> {
+    let write_error = |source| LogError::io("rewrite header of", path, source);
+    fs::write(path, segment_header(number)).map_err(write_error)?;
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| LogError::io("sync", path, source))?;
+    report.torn_tail = Some(TornTail {
+        segment: path.to_owned(),
+        offset: 0,
+        bytes_cut: file_bytes,
+    });
+    Ok(())
+}
+
+/// The path of segment files, for messages.
+pub fn log_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(LOG_DIR_NAME)
+}

@@ -1,0 +1,158 @@
+//! Segment files: names, headers, and the directory that holds them.
+//!
+//! A segment starts with a 16-byte header (magic, format version, segment number) and
+//! is followed by frames. Segments are numbered from 1 without gaps.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::LogError;
+
+/// First eight bytes of every segment.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"CLKLEDGR";
+/// The log format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of the segment header.
+pub const SEGMENT_HEADER_BYTES: usize = 16;
+/// Subdirectory of the data directory that holds the segments.
+pub const LOG_DIR_NAME: &str = "log";
+
+/// The file name of segment `number`: `segment-00000001.log`.
+///
+/// ```
+/// use clickledger::log::segment::segment_file_name;
+/// assert_eq!(segment_file_name(1), "segment-00000001.log");
+/// ```
+pub fn segment_file_name(number: u32) -> String {
+    format!("segment-{number:08}.log")
+}
+
+/// Parses a segment file name back to its number.
+fn segment_number(file_name: &str) -> Option<u32> {
+    let digits = file_name.strip_prefix("segment-")?.strip_suffix(".log")?;
+    if digits.len() != 8 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The header bytes of segment `number`.
+pub fn segment_header(number: u32) -> [u8; SEGMENT_HEADER_BYTES] {
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    header[0..8].copy_from_slice(&SEGMENT_MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&number.to_le_bytes());
+    header
+}
+
+/// Checks the header at the start of `bytes` against the expected segment number.
+pub fn check_header(path: &Path, bytes: &[u8], number: u32) -> Result<(), LogError> {
+    let corrupt = |problem: String| LogError::Corrupt {
+        segment: path.to_owned(),
+        offset: 0,
+        problem,
+    };
+    let header = bytes
+        .get(..SEGMENT_HEADER_BYTES)
+        .ok_or_else(|| corrupt(format!("header is {} bytes, expected 16", bytes.len())))?;
+    if header[0..8] != SEGMENT_MAGIC {
+        return Err(corrupt("not a clickledger segment (bad magic)".to_owned()));
+    }
+    let version = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+    if version != FORMAT_VERSION {
+        return Err(LogError::UnsupportedVersion {
+            segment: path.to_owned(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let found = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+    if found != number {
+        return Err(corrupt(format!(
+            "header says segment {found}, file name says {number}"
+        )));
+    }
+    Ok(())
+}
+
+/// The segments in `log_dir`, sorted by number, checked to run 1, 2, 3... with no gap.
+pub fn list_segments(log_dir: &Path) -> Result<Vec<(u32, PathBuf)>, LogError> {
+    let entries = fs::read_dir(log_dir).map_err(|source| LogError::io("list", log_dir, source))?;
+    let mut segments = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| LogError::io("list", log_dir, source))?;
+        let name = entry.file_name();
+        if let Some(number) = name.to_str().and_then(segment_number) {
+            segments.push((number, entry.path()));
+        }
+    }
+    segments.sort();
+    for (expected, (number, path)) in (1u32..).zip(&segments) {
+        if *number != expected {
+            return Err(LogError::MissingSegment {
+                number: expected,
+                found: path.clone(),
+            });
+        }
+    }
+    Ok(segments)
+}
+
+/// Creates segment `number` with its header, and makes both the file and its directory
+/// entry durable before anything is appended to it.
+pub fn create_segment(log_dir: &Path, number: u32) -> Result<(File, PathBuf), LogError> {
+    let path = log_dir.join(segment_file_name(number));
+    let mut file = File::options()
+        .create_new(true)
+        .append(true)
+        .open(&path)
+        .map_err(|source| LogError::io("create", &path, source))?;
+    file.write_all(&segment_header(number))
+        .map_err(|source| LogError::io("write", &path, source))?;
+    file.sync_all()
+        .map_err(|source| LogError::io("sync", &path, source))?;
+    sync_dir(log_dir)?;
+    Ok((file, path))
+}
+
+/// Makes a directory's entries (new or renamed files) durable.
+pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|source| LogError::io("sync directory", dir, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_round_trip_and_strangers_are_ignored() {
+        assert_eq!(segment_number(&segment_file_name(42)), Some(42));
+        assert_eq!(segment_number("segment-1.log"), None);
+        assert_eq!(segment_number("segment-0000000x.log"), None);
+        assert_eq!(segment_number("notes.txt"), None);
+    }
+
+    #[test]
+    fn header_is_checked_for_magic_version_and_number() {
+        let path = Path::new("segment-00000002.log");
+        let header = segment_header(2);
+        assert!(check_header(path, &header, 2).is_ok());
+        assert!(matches!(
+            check_header(path, &header, 3),
+            Err(LogError::Corrupt { .. })
+        ));
+        let mut other_version = header;
+        other_version[8] = 9;
+        assert!(matches!(
+            check_header(path, &other_version, 2),
+            Err(LogError::UnsupportedVersion { found: 9, .. })
+        ));
+        assert!(matches!(
+            check_header(path, &header[..5], 2),
+            Err(LogError::Corrupt { .. })
+        ));
+    }
+}

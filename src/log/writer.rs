@@ -1,0 +1,146 @@
+//! The log writer: owns the active segment, buffers appends, flushes and syncs.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::frame::append_frame;
+use super::record::Record;
+use super::segment::{create_segment, SEGMENT_HEADER_BYTES};
+use super::LogError;
+
+/// Appends are gathered in memory and handed to the OS in writes of about this size:
+/// large enough that a write costs little per record, small enough to stay in cache.
+const WRITE_BUFFER_BYTES: usize = 256 << 10;
+
+/// The single writer of the log.
+///
+/// Records are framed into a buffer; [`LogWriter::flush`] writes the buffer to the
+/// segment file and [`LogWriter::sync`] also calls `fdatasync`. After any failed write
+/// or sync the writer refuses all further work: what reached the disk is unknown, and
+/// a failed fsync cannot be safely retried, so only a reopen (which rereads the log)
+/// may continue.
+pub struct LogWriter {
+    log_dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    number: u32,
+    /// Bytes of the active segment already handed to the OS, header included.
+    segment_bytes: u64,
+    /// Bytes of all earlier segments.
+    earlier_segments_bytes: u64,
+    buffer: Vec<u8>,
+    segment_bytes_max: u64,
+    failed: bool,
+}
+
+impl LogWriter {
+    /// Continues segment `number`, whose valid content is `segment_bytes` long.
+    pub(crate) fn resume(
+        log_dir: &Path,
+        (number, path): (u32, PathBuf),
+        segment_bytes: u64,
+        earlier_segments_bytes: u64,
+        segment_bytes_max: u64,
+    ) -> Result<LogWriter, LogError> {
+        assert!(
+            segment_bytes >= SEGMENT_HEADER_BYTES as u64,
+            "segment without its header"
+        );
+        let file = File::options()
+            .append(true)
+            .open(&path)
+            .map_err(|source| LogError::io("open", &path, source))?;
+        Ok(LogWriter {
+            log_dir: log_dir.to_owned(),
+            file,
+            path,
+            number,
+            segment_bytes,
+            earlier_segments_bytes,
+            buffer: Vec::with_capacity(WRITE_BUFFER_BYTES + (64 << 10)),
+            segment_bytes_max,
+            failed: false,
+        })
+    }
+
+    /// Frames `record` into the buffer, starting a new segment first when the active one
+    /// is full. Writes the buffer out when it is large.
+    pub fn append(&mut self, record: &Record) -> Result<(), LogError> {
+        self.check_healthy()?;
+        let pending = self.segment_bytes + self.buffer.len() as u64;
+        if pending >= self.segment_bytes_max && pending > SEGMENT_HEADER_BYTES as u64 {
+            self.roll()?;
+        }
+        append_frame(&mut self.buffer, |out| record.encode(out));
+        if self.buffer.len() >= WRITE_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands everything buffered to the OS (survives a killed process, not power loss).
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        self.check_healthy()?;
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        if let Err(source) = self.file.write_all(&self.buffer) {
+            self.failed = true;
+            return Err(LogError::io("write", &self.path, source));
+        }
+        self.segment_bytes += self.buffer.len() as u64;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Flushes, then `fdatasync`s the active segment: everything appended so far is
+    /// durable when this returns `Ok`.
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        self.flush()?;
+        if let Err(source) = self.file.sync_data() {
+            self.failed = true;
+            return Err(LogError::io("sync", &self.path, source));
+        }
+        Ok(())
+    }
+
+    /// Total bytes of log, buffered bytes included.
+    pub fn bytes(&self) -> u64 {
+        self.earlier_segments_bytes + self.segment_bytes + self.buffer.len() as u64
+    }
+
+    /// Seals the active segment (synced, so a later segment never outlives an earlier
+    /// one's tail) and starts the next.
+    fn roll(&mut self) -> Result<(), LogError> {
+        self.sync()?;
+        let (file, path) = create_segment(&self.log_dir, self.number + 1).inspect_err(|_| {
+            self.failed = true;
+        })?;
+        self.earlier_segments_bytes += self.segment_bytes;
+        self.number += 1;
+        self.file = file;
+        self.path = path;
+        self.segment_bytes = SEGMENT_HEADER_BYTES as u64;
+        Ok(())
+    }
+
+    fn check_healthy(&self) -> Result<(), LogError> {
+        if self.failed {
+            Err(LogError::Failed {
+                segment: self.path.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        // A clean drop hands buffered records to the OS; durability still needs `sync`.
+        if !self.failed && !self.buffer.is_empty() {
+            let _ = self.file.write_all(&self.buffer);
+        }
+    }
+}

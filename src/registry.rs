@@ -1,0 +1,155 @@
+//! Who is who: programs (with their keys and conversions) and partners.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+use crate::click_id::ClickId;
+use crate::outcome::Conversion;
+use crate::program::{PartnerId, ProgramId, ProgramSettings};
+
+/// SHA-256 of a program key: what the log and the registry keep instead of the key.
+pub(crate) fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// A registered program and the state its claims are serialized on.
+pub(crate) struct ProgramEntry {
+    pub id: ProgramId,
+    pub settings: ProgramSettings,
+    /// The program lock: held for the whole claim decision and its log append, which
+    /// makes a multi-ID claim atomic and keeps claims of one program in log order.
+    pub state: Mutex<ProgramState>,
+}
+
+/// The conversions of one program, by order id and by claimed click.
+#[derive(Default)]
+pub(crate) struct ProgramState {
+    pub conversions: Vec<Conversion>,
+    pub by_order_id: HashMap<String, usize>,
+    pub by_claimed_click: HashMap<ClickId, usize>,
+}
+
+impl ProgramState {
+    /// Adds an accepted conversion; every claimed ID must be new to this program.
+    pub fn insert(&mut self, conversion: Conversion) {
+        let index = self.conversions.len();
+        for id in &conversion.claimed {
+            let previous = self.by_claimed_click.insert(*id, index);
+            assert!(previous.is_none(), "click {id} claimed twice");
+        }
+        let previous = self.by_order_id.insert(conversion.order_id.clone(), index);
+        assert!(
+            previous.is_none(),
+            "order {} recorded twice",
+            conversion.order_id
+        );
+        self.conversions.push(conversion);
+    }
+}
+
+/// Programs and partners, numbered densely in registration order.
+#[derive(Default)]
+pub(crate) struct Registry {
+    programs: Vec<Arc<ProgramEntry>>,
+    by_name: HashMap<String, ProgramId>,
+    by_key_digest: HashMap<[u8; 32], ProgramId>,
+    partners: Vec<String>,
+    partner_by_name: HashMap<String, PartnerId>,
+}
+
+impl Registry {
+    pub fn program(&self, id: ProgramId) -> Option<&Arc<ProgramEntry>> {
+        self.programs.get(id.0 as usize)
+    }
+
+    pub fn programs(&self) -> &[Arc<ProgramEntry>] {
+        &self.programs
+    }
+
+    pub fn program_by_name(&self, name: &str) -> Option<ProgramId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The program whose key hashes to `digest`. The lookup is on the digest, never on
+    /// the key: its timing tells an attacker nothing about any key.
+    pub fn program_by_key_digest(&self, digest: &[u8; 32]) -> Option<&Arc<ProgramEntry>> {
+        self.by_key_digest
+            .get(digest)
+            .and_then(|id| self.program(*id))
+    }
+
+    pub fn next_program_id(&self) -> ProgramId {
+        ProgramId(self.programs.len() as u32)
+    }
+
+    pub fn key_in_use(&self, digest: &[u8; 32]) -> bool {
+        self.by_key_digest.contains_key(digest)
+    }
+
+    /// Adds a program; its number must be the next one and its name and key new.
+    pub fn add_program(
+        &mut self,
+        id: ProgramId,
+        key_sha256: [u8; 32],
+        settings: ProgramSettings,
+    ) -> Result<(), String> {
+        if id != self.next_program_id() {
+            return Err(format!(
+                "program {} registered out of order (expected {})",
+                id.0,
+                self.programs.len()
+            ));
+        }
+        if self.by_name.contains_key(&settings.name) {
+            return Err(format!("program name {:?} registered twice", settings.name));
+        }
+        if self.by_key_digest.contains_key(&key_sha256) {
+            return Err("two programs share one key".to_owned());
+        }
+        self.by_name.insert(settings.name.clone(), id);
+        self.by_key_digest.insert(key_sha256, id);
+        let state = Mutex::new(ProgramState::default());
+        self.programs.push(Arc::new(ProgramEntry {
+            id,
+            settings,
+            state,
+        }));
+        Ok(())
+    }
+
+    pub fn partner(&self, name: &str) -> Option<PartnerId> {
+        self.partner_by_name.get(name).copied()
+    }
+
+    pub fn partner_name(&self, id: PartnerId) -> Option<&str> {
+        self.partners.get(id.0 as usize).map(String::as_str)
+    }
+
+    pub fn partner_count(&self) -> usize {
+        self.partners.len()
+    }
+
+    pub fn next_partner_id(&self) -> PartnerId {
+        PartnerId(self.partners.len() as u32)
+    }
+
+    /// Adds a partner; its number must be the next one and its name new.
+    pub fn add_partner(&mut self, id: PartnerId, name: String) -> Result<(), String> {
+        if id != self.next_partner_id() {
+            return Err(format!(
+                "partner {} registered out of order (expected {})",
+                id.0,
+                self.partners.len()
+            ));
+        }
+        if self.partner_by_name.contains_key(&name) {
+            return Err(format!("partner name {name:?} registered twice"));
+        }
+        self.partner_by_name.insert(name.clone(), id);
+        self.partners.push(name);
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! The data directory's secret: the key that tags minted click IDs.
+//!
+//! It is created once, with the directory, and never changes: changing it would turn
+//! every ID already handed out into a forgery. File layout (24 bytes): magic
+//! `CLKSECR1`, 16 key bytes... followed by the CRC32 of the key.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::click_id::IdKey;
+use crate::log::segment::sync_dir;
+use crate::log::LogError;
+
+/// File name of the secret inside the data directory.
+pub const SECRET_FILE_NAME: &str = "secret";
+const SECRET_MAGIC: [u8; 8] = *b"CLKSECR1";
+const SECRET_FILE_BYTES: usize = 8 + IdKey::BYTES + 4;
+
+/// Reads the secret of `data_dir`, or creates it when `may_create` (a new directory).
+pub fn load_or_create(data_dir: &Path, may_create: bool) -> Result<IdKey, LogError> {
+    let path = data_dir.join(SECRET_FILE_NAME);
+    match fs::read(&path) {
+        Ok(bytes) => parse(&path, &bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && may_create => {
+            create(data_dir)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(LogError::Corrupt {
+            segment: path,
+            offset: 0,
+            problem:
+                "the secret that authenticates click IDs is missing, but the log holds records"
+                    .to_owned(),
+        }),
+        Err(source) => Err(LogError::io("read", &path, source)),
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<IdKey, LogError> {
+    let corrupt = |problem: &str| LogError::Corrupt {
+        segment: path.to_owned(),
+        offset: 0,
+        problem: problem.to_owned(),
+    };
+    if bytes.len() != SECRET_FILE_BYTES || bytes[0..8] != SECRET_MAGIC {
+        return Err(corrupt("not a clickledger secret file"));
+    }
+    let mut key = [0u8; IdKey::BYTES];
+    key.copy_from_slice(&bytes[8..8 + IdKey::BYTES]);
+    let stored = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]);
+    if crc32fast::hash(&key) != stored {
+        return Err(corrupt("secret file fails its CRC"));
+    }
+    Ok(IdKey::from_bytes(key))
+}
+
+/// Writes a new random secret atomically: temporary file, sync, rename, sync directory.
+fn create(data_dir: &Path) -> Result<IdKey, LogError> {
+    let mut key = [0u8; IdKey::BYTES];
+    getrandom::fill(&mut key).map_err(|error| {
+        LogError::io(
+            "draw random bytes for",
+            data_dir,
+            std::io::Error::other(error.to_string()),
+        )
+    })?;
+    let mut bytes = Vec::with_capacity(SECRET_FILE_BYTES);
+    bytes.extend_from_slice(&SECRET_MAGIC);
+    bytes.extend_from_slice(&key);
+    bytes.extend_from_slice(&crc32fast::hash(&key).to_le_bytes());
+
+    let temporary = data_dir.join("secret.new");
+    let path = data_dir.join(SECRET_FILE_NAME);
+    let mut file = fs::File::create(&temporary)
+        .map_err(|source| LogError::io("create", &temporary, source))?;
+    file.write_all(&bytes)
+        .map_err(|source| LogError::io("write", &temporary, source))?;
+    file.sync_all()
+        .map_err(|source| LogError::io("sync", &temporary, source))?;
+    fs::rename(&temporary, &path).map_err(|source| LogError::io("rename", &temporary, source))?;
+    sync_dir(data_dir)?;
+    Ok(IdKey::from_bytes(key))
+}
