@@ -7,11 +7,13 @@
 //! - `simulate` does the same, except that it replaces a ledger an earlier `simulate`
 //!   wrote: running the README's command twice works, and gives the same result again.
 //!   It knows such a directory by the [`ORIGIN_FILE`] it leaves there.
-//! - `stats` reads only a directory that exists and is not empty.
+//! - `stats` reads only a directory that holds a ledger's log: opening would create one.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use clickledger::log::segment::LOG_DIR_NAME;
 
 /// Written into every data directory the tool creates a ledger in: the command line that
 /// made it, one line. The engine ignores files it does not own.
@@ -52,7 +54,7 @@ pub(crate) enum DataDirError {
     NoLedger {
         /// The directory.
         dir: PathBuf,
-        /// `does not exist` or `is empty`.
+        /// `does not exist`, `is empty` or `has no log/ directory`.
         why: &'static str,
     },
     /// The file system refused.
@@ -127,20 +129,17 @@ pub(crate) fn prepare_new(
     fs::write(&path, format!("{origin}\n")).map_err(io_error("write", &path))
 }
 
-/// Checks that `dir` may hold a ledger to read; returns its origin line, if the tool wrote
-/// one.
+/// Checks that `dir` holds a ledger to read: its log directory is there (see
+/// `docs/FORMAT.md`). Returns the directory's origin line, if the tool wrote one.
 pub(crate) fn require_existing(dir: &Path) -> Result<Option<String>, DataDirError> {
-    match state(dir)? {
-        State::Missing => Err(DataDirError::NoLedger {
-            dir: dir.to_owned(),
-            why: "does not exist",
-        }),
-        State::Empty => Err(DataDirError::NoLedger {
-            dir: dir.to_owned(),
-            why: "is empty",
-        }),
-        State::Holds(origin) => Ok(origin),
-    }
+    let why = match state(dir)? {
+        State::Missing => "does not exist",
+        State::Empty => "is empty",
+        State::Holds(_) if !dir.join(LOG_DIR_NAME).is_dir() => "has no log/ directory",
+        State::Holds(origin) => return Ok(origin),
+    };
+    let dir = dir.to_owned();
+    Err(DataDirError::NoLedger { dir, why })
 }
 
 /// What is at a data directory's path.
@@ -197,6 +196,7 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path().join("a/b");
         prepare_new(&dir, SIMULATE, "simulate", true).unwrap();
+        fs::create_dir(dir.join(LOG_DIR_NAME)).unwrap();
         assert_eq!(require_existing(&dir).unwrap().as_deref(), Some(SIMULATE));
     }
 
@@ -238,5 +238,11 @@ mod tests {
         assert!(missing.to_string().contains("does not exist"), "{missing}");
         let empty = require_existing(scratch.path()).unwrap_err();
         assert!(empty.to_string().contains("is empty"), "{empty}");
+        fs::write(scratch.path().join("notes.txt"), b"mine").unwrap();
+        let other = require_existing(scratch.path()).unwrap_err();
+        assert!(
+            other.to_string().contains("has no log/ directory"),
+            "{other}"
+        );
     }
 }

@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use clickledger::{
-    ClickId, ClickKind, Ledger, LedgerError, NewProgram, Outcome, ProgramSettings, RejectReason,
-    Timestamp, Verdict,
+    ClickId, ClickKind, Currency, Ledger, LedgerError, NewProgram, Outcome, Postback,
+    ProgramSettings, RejectReason, Timestamp, Verdict,
 };
 use indicatif::ProgressBar;
 use serde::Serialize;
@@ -34,7 +34,7 @@ const PROGRESS_STEP_EVENTS: u64 = 4_096;
 const UNEXPECTED_LOGGED_MAX: u64 = 10;
 
 /// Currency of every made-up conversion amount.
-const CURRENCY: &str = "EUR";
+const CURRENCY_CODE: &str = "EUR";
 
 /// One click of a workload.
 ///
@@ -201,10 +201,12 @@ pub(crate) fn run(
         workload.programs.len(),
         "every program is registered"
     );
+    let currency = Currency::parse(CURRENCY_CODE).expect("EUR is a currency with cents");
     let mut driver = Driver {
         ledger,
         workload,
         programs,
+        currency,
         minted: HashMap::new(),
     };
     let mut tally = Tally::default();
@@ -227,6 +229,8 @@ struct Driver<'run> {
     ledger: &'run Ledger,
     workload: &'run Workload,
     programs: &'run [NewProgram],
+    /// The currency of every conversion.
+    currency: Currency,
     /// IDs minted for converting clicks whose postback is still to come, by row.
     minted: HashMap<u32, ClickId>,
 }
@@ -275,26 +279,40 @@ impl Driver<'_> {
         let click = &self.workload.clicks[row as usize];
         let key = &self.programs[usize::from(click.program)].key;
         let order = format!("{}-{}", self.workload.order_prefix, u64::from(row) + 1);
-        let amount = amount_text(row);
-        let forged = forge(&id);
+        let original = Postback {
+            key: key.clone(),
+            order_id: order.clone(),
+            amount_minor: Some(amount_minor(row)),
+            currency: self.currency,
+            payment: None,
+            customer: None,
+            cv: None,
+            vouchers: Vec::new(),
+            products: Vec::new(),
+            click_ids: vec![id],
+            ignored_params: Vec::new(),
+        };
+        let second_order = Postback {
+            order_id: format!("{order}-again"),
+            ..original.clone()
+        };
+        let forged = Postback {
+            order_id: format!("{order}-forged"),
+            click_ids: vec![forge(&id)],
+            ..original.clone()
+        };
         let postbacks = [
-            (Probe::Original, query(key, &order, &amount, &id)),
-            (Probe::Retry, query(key, &order, &amount, &id)),
-            (
-                Probe::SecondOrder,
-                query(key, &format!("{order}-again"), &amount, &id),
-            ),
-            (
-                Probe::ForgedId,
-                query(key, &format!("{order}-forged"), &amount, &forged),
-            ),
+            (Probe::Original, &original),
+            (Probe::Retry, &original),
+            (Probe::SecondOrder, &second_order),
+            (Probe::ForgedId, &forged),
         ];
-        for (probe, query) in postbacks {
-            let outcome = self.ledger.convert_query(&query, at)?;
+        for (probe, postback) in postbacks {
+            let outcome = self.ledger.convert(postback, at)?;
             tally.count(&outcome);
             if !probe.expects(&outcome) {
                 tally.unexpected += 1;
-                report_unexpected(tally.unexpected, probe, &query, &outcome);
+                report_unexpected(tally.unexpected, probe, postback, &outcome);
             }
         }
         Ok(())
@@ -321,24 +339,25 @@ impl Probe {
     }
 }
 
-fn report_unexpected(count: u64, probe: Probe, query: &str, outcome: &Outcome) {
+fn report_unexpected(count: u64, probe: Probe, postback: &Postback, outcome: &Outcome) {
     if count <= UNEXPECTED_LOGGED_MAX {
         let answer = match outcome {
             Outcome::Rejected(rejection) => format!("rejected: {}", rejection.reason),
             other => other.status().to_owned(),
         };
-        tracing::warn!(?probe, query, answer, "unexpected answer");
+        let order_id = &postback.order_id;
+        let ids: Vec<String> = postback.click_ids.iter().map(ToString::to_string).collect();
+        tracing::warn!(?probe, order_id, ?ids, answer, "unexpected answer");
     }
     if count == UNEXPECTED_LOGGED_MAX {
         tracing::warn!("further unexpected answers are counted, not logged");
     }
 }
 
-/// The made-up amount of row `row`'s conversion: 1.00 to 999.99 EUR, spread by a prime
-/// stride so that neighbouring rows differ.
-fn amount_text(row: u32) -> String {
-    let minor = 100 + (u64::from(row) * 7_919) % 99_900;
-    format!("{}.{:02}", minor / 100, minor % 100)
+/// The made-up amount of row `row`'s conversion in cents: 1.00 to 999.99 EUR, spread by a
+/// prime stride so that neighbouring rows differ.
+fn amount_minor(row: u32) -> u64 {
+    100 + (u64::from(row) * 7_919) % 99_900
 }
 
 /// The ID with its last hex digit changed: bytes 0-8 intact, so the slot still points at
@@ -347,26 +366,6 @@ fn forge(id: &ClickId) -> ClickId {
     let mut bytes = *id.as_bytes();
     bytes[11] ^= 0x01;
     ClickId::from_bytes(bytes)
-}
-
-/// The postback query an advertiser's server would send.
-fn query(key: &str, order_id: &str, amount: &str, id: &ClickId) -> String {
-    let key = percent_encode(key);
-    let order_id = percent_encode(order_id);
-    format!("key={key}&id={order_id}&amount={amount}&currency={CURRENCY}&cids={id}")
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 #[cfg(test)]
@@ -418,20 +417,56 @@ mod tests {
     }
 
     #[test]
-    fn amounts_have_two_decimals_and_stay_in_range() {
-        assert_eq!(amount_text(0), "1.00");
-        assert_eq!(amount_text(1), "80.19");
-        assert!((0..10_000)
-            .map(amount_text)
-            .all(|text| text.len() >= 4 && text.len() <= 6));
+    fn amounts_stay_between_one_and_a_thousand_euros() {
+        assert_eq!((amount_minor(0), amount_minor(1)), (100, 8_019));
+        assert!((0..100_000)
+            .map(amount_minor)
+            .all(|cents| (100..100_000).contains(&cents)));
     }
 
     #[test]
-    fn query_percent_encodes_the_key_and_order_id() {
-        let id: ClickId = "5a0087800000000007abcdef".parse().unwrap();
-        assert_eq!(
-            query("k+y/=", "td-1", "1.00", &id),
-            "key=k%2By%2F%3D&id=td-1&amount=1.00&currency=EUR&cids=5a0087800000000007abcdef"
-        );
+    fn each_conversion_gets_accepted_replayed_already_claimed_and_forged() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path(), clickledger::Options::default()).unwrap();
+        let workload = Workload {
+            programs: vec!["app-1".into(), "app-2".into()],
+            partners: vec!["ch-1".into()],
+            clicks: vec![
+                click(1_510_000_000, Some(1_510_000_100)),
+                Click {
+                    program: 1,
+                    ..click(1_510_000_050, None)
+                },
+                Click {
+                    program: 1,
+                    ..click(1_510_000_060, Some(1_510_000_060))
+                },
+            ],
+            order_prefix: "t",
+        };
+        let programs = register_programs(&ledger, &workload).unwrap();
+        let events = schedule(&workload.clicks);
+        let tally = run(
+            &ledger,
+            &workload,
+            &programs,
+            &events,
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+
+        let mut expected = Tally {
+            clicks: 3,
+            postbacks: 8,
+            accepted: 2,
+            replayed: 2,
+            forged: 2,
+            ..Tally::default()
+        };
+        expected.rejected.insert("already_claimed".into(), 2);
+        expected.rejected.insert("unknown_click".into(), 2);
+        assert_eq!(tally, expected);
+        assert_eq!(ledger.stats().conversions, 2);
+        assert_eq!(ledger.conversions(programs[1].id)[0].order_id, "t-3");
     }
 }

@@ -157,7 +157,7 @@ impl Timings {
 
     fn lines(&self) -> String {
         format!(
-            "  time       {} load + {} open + {} drive + {} sync = {}\n  rate       {} \
+            "  time       {} load + {} open and register + {} drive + {} sync = {}\n  rate       {} \
              events/s (clicks and postbacks, over drive and sync)\n\n",
             seconds(self.load_ms),
             seconds(self.open_ms),

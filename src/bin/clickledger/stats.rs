@@ -195,7 +195,8 @@ impl LedgerReport {
             .iter()
             .filter(|program| program.conversions > 0)
             .collect();
-        converting.sort_by(|a, b| b.conversions.cmp(&a.conversions).then(a.name.cmp(&b.name)));
+        // Stable: programs with as many conversions stay in registration order.
+        converting.sort_by_key(|program| std::cmp::Reverse(program.conversions));
         let mut out = format!(
             "\n  {:<24}{:>12}{:>14}\n",
             "program", "conversions", "claimed IDs"

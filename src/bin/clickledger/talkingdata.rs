@@ -108,14 +108,24 @@ fn line_prefix(line: Option<u64>) -> String {
 
 /// Reads and checks a whole TalkingData CSV into a workload (see the module docs).
 pub(crate) fn read(input: impl Read) -> Result<Workload, TalkingDataError> {
+    // Lines end at `\n` only, and trimming drops a CRLF's `\r` with the other blanks: with
+    // csv's default CRLF terminator, a record's position names the line before it in a
+    // CRLF file. Flexible, so that a blank line is skipped here instead of failing as a
+    // one-field record; `Columns::parse` checks the field count.
     let mut reader = csv::ReaderBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
         .trim(csv::Trim::All)
+        .flexible(true)
         .from_reader(input);
-    let columns = Columns::find(reader.byte_headers().map_err(read_error)?)?;
+    let header = reader.byte_headers().map_err(read_error)?;
+    let columns = Columns::find(header)?;
     let mut rows = Rows::default();
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).map_err(read_error)? {
         let line = record.position().map_or(0, csv::Position::line);
+        if record.len() == 1 && record[0].is_empty() {
+            continue;
+        }
         rows.push(line, columns.parse(&record, line)?)?;
     }
     Ok(rows.into_workload())
@@ -123,18 +133,7 @@ pub(crate) fn read(input: impl Read) -> Result<Workload, TalkingDataError> {
 
 fn read_error(source: csv::Error) -> TalkingDataError {
     let line = source.position().map(csv::Position::line);
-    match source.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len,
-            len,
-            pos,
-        } => TalkingDataError::FieldCount {
-            line: pos.as_ref().map_or(0, csv::Position::line),
-            expected: *expected_len,
-            found: *len,
-        },
-        _ => TalkingDataError::Read { line, source },
-    }
+    TalkingDataError::Read { line, source }
 }
 
 /// One row as read: app and channel as the file numbers them.
@@ -145,8 +144,11 @@ struct Row {
     attributed_time: Option<Timestamp>,
 }
 
-/// Positions of the [`COLUMNS`] in the header, in that order.
-struct Columns([usize; COLUMNS.len()]);
+/// Positions of the [`COLUMNS`] in the header, in that order, and the header's length.
+struct Columns {
+    positions: [usize; COLUMNS.len()],
+    fields: usize,
+}
 
 impl Columns {
     fn find(header: &csv::ByteRecord) -> Result<Columns, TalkingDataError> {
@@ -167,12 +169,22 @@ impl Columns {
                 return Err(TalkingDataError::DuplicateColumn { column });
             }
         }
-        Ok(Columns(positions))
+        Ok(Columns {
+            positions,
+            fields: header.len(),
+        })
     }
 
     fn parse(&self, record: &csv::ByteRecord, line: u64) -> Result<Row, TalkingDataError> {
+        if record.len() != self.fields {
+            return Err(TalkingDataError::FieldCount {
+                line,
+                expected: self.fields as u64,
+                found: record.len() as u64,
+            });
+        }
         let [app, channel, click_time, attributed_time, is_attributed] = self
-            .0
+            .positions
             .map(|position| record.get(position).unwrap_or_default());
         let row = Row {
             app: parse_number(line, "app", app)?,
@@ -398,6 +410,30 @@ mod tests {
         let plain = format!("{HEADER}\n1,12,1,13,497,2017-11-07 09:30:38,,0\n");
         let windows = format!("\u{feff}{}", plain.replace('\n', "\r\n"));
         assert_eq!(read_text(&windows).unwrap(), read_text(&plain).unwrap());
+    }
+
+    #[test]
+    fn errors_in_crlf_files_name_the_right_line() {
+        let text = format!(
+            "{HEADER}\r\n1,1,1,1,1,2017-11-07 00:00:00,,0\r\n1,1,1,1,1,2017-13-01 00:00:00,,0\r\n"
+        );
+        assert!(error_text(&text).starts_with("line 3, column click_time:"));
+        let short = format!("{HEADER}\r\n1,1,1,1,1,2017-11-07 00:00:00,,0\r\n1,1\r\n");
+        assert_eq!(
+            error_text(&short),
+            "line 3: expected 8 fields as in the header, found 2"
+        );
+    }
+
+    #[test]
+    fn blank_lines_are_skipped() {
+        let row = "1,12,1,13,497,2017-11-07 09:30:38,,0";
+        let plain = read_text(&format!("{HEADER}\n{row}\n")).unwrap();
+        assert_eq!(read_text(&format!("{HEADER}\n\n{row}\n\n")).unwrap(), plain);
+        assert_eq!(
+            read_text(&format!("{HEADER}\r\n{row}\r\n\r\n")).unwrap(),
+            plain
+        );
     }
 
     #[test]
