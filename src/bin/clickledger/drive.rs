@@ -9,6 +9,9 @@
 //! 3. a new order id carrying the ID with its tag altered: must be rejected
 //!    `unknown_click` with the verdict `forged`.
 //!
+//! Postbacks are built as [`Postback`] values and applied with `Ledger::convert`, as a
+//! server does after parsing; the query-string parser is not exercised here.
+//!
 //! Whatever the ledger answers is counted in a [`Tally`]; an answer that differs from the
 //! expected one is also counted as unexpected and logged (the first few in detail).
 

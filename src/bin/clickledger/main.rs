@@ -95,8 +95,13 @@ struct TalkingdataArgs {
 
 #[derive(Debug, Args)]
 struct SimulateArgs {
-    /// Clicks to generate.
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Clicks to generate, at most 500 million (each takes 28 bytes of memory while the
+    /// run lasts).
+    #[arg(
+        long,
+        default_value_t = 1_000_000,
+        value_parser = clap::value_parser!(u32).range(1..=500_000_000)
+    )]
     clicks: u32,
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub(crate) fn events(total: u64) -> ProgressBar {
     styled(
         total,
-        "{msg:>9} [{bar:40}] {human_pos}/{human_len} events ({per_sec}, {eta} left)",
+        "{msg:>9} [{bar:40}] {human_pos}/{human_len} events, {eta} left",
     )
 }
 
@@ -15,7 +15,7 @@ pub(crate) fn events(total: u64) -> ProgressBar {
 pub(crate) fn bytes(total: u64) -> ProgressBar {
     styled(
         total,
-        "{msg:>9} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        "{msg:>9} [{bar:40}] {bytes}/{total_bytes}, {eta} left",
     )
 }
 

@@ -9,8 +9,10 @@
 //! be used leaves no half-imported ledger. Real copies of the data set differ, and these
 //! are accepted: CRLF line endings, a UTF-8 byte-order mark, rows out of time order,
 //! extra columns and columns in any order (found by header name, in any letter case),
-//! blanks around fields. Not accepted: junk before the header, rows with a different
-//! number of fields than the header.
+//! blanks around fields, blank lines. Not accepted: rows with a different number of
+//! fields than the header. Junk before the header (one public copy has two bytes) is not
+//! removed: it becomes part of the first column's name, harmless when that column is
+//! `ip`, which the replay does not read, and reported as a missing column otherwise.
 
 use std::collections::BTreeMap;
 use std::io::Read;
