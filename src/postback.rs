@@ -1647,9 +1647,3 @@ mod tests {
         assert_eq!(verdicts[0].id, IdText::Parsed(id(ID0)));
     }
 }
-
-/// Per-item verdicts for a postback refused for its `cids`.
-pub fn cids_verdicts(query: &str) -> Vec<crate::outcome::IdVerdict> {
-    let _ = query;
-    Vec::new()
-}
