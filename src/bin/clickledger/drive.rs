@@ -9,8 +9,9 @@
 //! 3. a new order id carrying the ID with its tag altered: must be rejected
 //!    `unknown_click` with the verdict `forged`.
 //!
-//! Postbacks are built as [`Postback`] values and applied with `Ledger::convert`, as a
-//! server does after parsing; the query-string parser is not exercised here.
+//! Postbacks travel as an advertiser's server sends them: each is built as a
+//! [`Postback`], encoded with [`Postback::to_query`] and applied with
+//! `Ledger::convert_query`, so the encoder and the parser are exercised too.
 //!
 //! Whatever the ledger answers is counted in a [`Tally`]; an answer that differs from the
 //! expected one is also counted as unexpected and logged (the first few in detail).
@@ -311,7 +312,7 @@ impl Driver<'_> {
             (Probe::ForgedId, &forged),
         ];
         for (probe, postback) in postbacks {
-            let outcome = self.ledger.convert(postback, at)?;
+            let outcome = self.ledger.convert_query(&postback.to_query(), at)?;
             tally.count(&outcome);
             if !probe.expects(&outcome) {
                 tally.unexpected += 1;
