@@ -54,7 +54,7 @@ pub(crate) enum DataDirError {
     NoLedger {
         /// The directory.
         dir: PathBuf,
-        /// `does not exist`, `is empty` or `has no log/ directory`.
+        /// `does not exist`, `is empty` or `holds no log/`.
         why: &'static str,
     },
     /// The file system refused.
@@ -135,7 +135,7 @@ pub(crate) fn require_existing(dir: &Path) -> Result<Option<String>, DataDirErro
     let why = match state(dir)? {
         State::Missing => "does not exist",
         State::Empty => "is empty",
-        State::Holds(_) if !dir.join(LOG_DIR_NAME).is_dir() => "has no log/ directory",
+        State::Holds(_) if !dir.join(LOG_DIR_NAME).is_dir() => "holds no log/",
         State::Holds(origin) => return Ok(origin),
     };
     let dir = dir.to_owned();
@@ -240,9 +240,6 @@ mod tests {
         assert!(empty.to_string().contains("is empty"), "{empty}");
         fs::write(scratch.path().join("notes.txt"), b"mine").unwrap();
         let other = require_existing(scratch.path()).unwrap_err();
-        assert!(
-            other.to_string().contains("has no log/ directory"),
-            "{other}"
-        );
+        assert!(other.to_string().contains("holds no log/"), "{other}");
     }
 }
