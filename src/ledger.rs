@@ -79,7 +79,7 @@ pub struct NewProgram {
 }
 
 /// What the ledger holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     /// Programs registered.
     pub programs: u64,

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use clickledger::{Conversion, Ledger, Options, ProgramSettings};
+use clickledger::{Conversion, Ledger, Options, ProgramSettings, Stats};
 use serde::Serialize;
 
 use crate::datadir;
@@ -25,24 +25,9 @@ pub(crate) struct LedgerReport {
     pub recovery: Option<String>,
     /// Records replayed from the log at open.
     pub records_replayed: u64,
-    /// Programs registered.
-    pub programs: u64,
-    /// Partners seen.
-    pub partners: u64,
-    /// Clicks recorded (impressions excluded).
-    pub clicks: u64,
-    /// Impressions recorded.
-    pub impressions: u64,
-    /// Conversions accepted.
-    pub conversions: u64,
-    /// Click IDs claimed by conversions.
-    pub claimed_ids: u64,
-    /// Time partitions (UTC days) in memory.
-    pub partitions: u64,
-    /// Bytes of log on disk.
-    pub log_bytes: u64,
-    /// Bytes allocated for slot tables.
-    pub slot_table_bytes: u64,
+    /// The ledger's counts, flattened into this object in JSON.
+    #[serde(flatten)]
+    pub stats: Stats,
     /// Every program, in registration order.
     pub per_program: Vec<ProgramCounts>,
     /// Every conversion, when listed (see [`CONVERSIONS_LISTED_BY_DEFAULT_MAX`]).
@@ -105,15 +90,7 @@ pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerRe
         origin,
         recovery: repaired,
         records_replayed: recovery.records,
-        programs: stats.programs,
-        partners: stats.partners,
-        clicks: stats.clicks,
-        impressions: stats.impressions,
-        conversions: stats.conversions,
-        claimed_ids: stats.claimed_ids,
-        partitions: stats.partitions,
-        log_bytes: stats.log_bytes,
-        slot_table_bytes: stats.slot_table_bytes,
+        stats,
         per_program: conversions
             .iter()
             .map(|(settings, list)| counts(settings, list))
@@ -171,15 +148,15 @@ impl LedgerReport {
             thousands(self.records_replayed)
         );
         for (what, count) in [
-            ("programs", self.programs),
-            ("partners", self.partners),
-            ("clicks", self.clicks),
-            ("impressions", self.impressions),
-            ("conversions", self.conversions),
-            ("claimed IDs", self.claimed_ids),
-            ("partitions", self.partitions),
-            ("log bytes", self.log_bytes),
-            ("slot table bytes", self.slot_table_bytes),
+            ("programs", self.stats.programs),
+            ("partners", self.stats.partners),
+            ("clicks", self.stats.clicks),
+            ("impressions", self.stats.impressions),
+            ("conversions", self.stats.conversions),
+            ("claimed IDs", self.stats.claimed_ids),
+            ("partitions", self.stats.partitions),
+            ("log bytes", self.stats.log_bytes),
+            ("slot table bytes", self.stats.slot_table_bytes),
         ] {
             let _ = writeln!(out, "  {what:<18}{:>14}", thousands(count));
         }
