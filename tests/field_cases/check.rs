@@ -23,34 +23,15 @@ fn check_one(expectation: &Expectation, played: &Played) -> Result<(), String> {
             click,
             durable,
             lost,
-        } => {
-            let known = played.ledger.click(&click_id(played, *click)?).is_some();
-            let expected = if known { durable } else { lost };
-            let state = if known { "durable" } else { "lost" };
-            expect_answer(played, *postback, expected)
-                .map_err(|difference| format!("{difference} (click {click} was {state})"))
-        }
+        } => expect_answer_if_durable(played, *postback, *click, durable, lost),
         Expectation::NeverAttributedTo { postback, partner } => {
-            match conversion(reply_of(played, *postback)?) {
-                Some(found) if found.partner == *partner => Err(format!(
-                    "{postback} was attributed to {partner}, which it must never be"
-                )),
-                _ => Ok(()),
-            }
+            expect_never_attributed_to(played, *postback, partner)
         }
         Expectation::Claimed { click, by } => expect_claimed(played, *click, *by),
-        Expectation::Unclaimed { click } => {
-            match played.ledger.claimed_by(&click_id(played, *click)?) {
-                None => Ok(()),
-                Some(found) => Err(format!(
-                    "{click} should be unclaimed; conversion {} holds it",
-                    found.id
-                )),
-            }
-        }
+        Expectation::Unclaimed { click } => expect_unclaimed(played, *click),
         Expectation::LedgerCount(expected) => {
             let found = played.ledger.stats().conversions;
-            same(found == *expected, || {
+            require(found == *expected, || {
                 format!("ledger_count: expected {expected}, found {found}")
             })
         }
@@ -61,13 +42,13 @@ fn check_one(expectation: &Expectation, played: &Played) -> Result<(), String> {
         } => expect_stored(played, *postback, *field, value),
         Expectation::Attributed { postback, partner } => {
             let found = read_conversion(played, *postback, |found| found.partner.clone())?;
-            same(found == *partner, || {
+            require(found == *partner, || {
                 format!("attributed({postback}): expected {partner}, found {found}")
             })
         }
         Expectation::Distinct(first, second) => {
             let (a, b) = (click_id(played, *first)?, click_id(played, *second)?);
-            same(a != b, || {
+            require(a != b, || {
                 format!("{first} and {second} are the same ID {a}")
             })
         }
@@ -80,7 +61,7 @@ fn check_one(expectation: &Expectation, played: &Played) -> Result<(), String> {
     }
 }
 
-fn same(holds: bool, difference: impl FnOnce() -> String) -> Result<(), String> {
+fn require(holds: bool, difference: impl FnOnce() -> String) -> Result<(), String> {
     if holds {
         Ok(())
     } else {
@@ -91,9 +72,36 @@ fn same(holds: bool, difference: impl FnOnce() -> String) -> Result<(), String> 
 fn expect_answer(played: &Played, postback: Pb, expected: &Answered) -> Result<(), String> {
     let found = reply_of(played, postback)?;
     let holds = answers_as(played, found, expected, None)?;
-    same(holds, || {
+    require(holds, || {
         format!("{postback}: expected {expected}, got {}", describe(found))
     })
+}
+
+/// Durable means the ledger still knows the click at the end of the case.
+fn expect_answer_if_durable(
+    played: &Played,
+    postback: Pb,
+    click: Click,
+    durable: &Answered,
+    lost: &Answered,
+) -> Result<(), String> {
+    let known = played.ledger.click(&click_id(played, click)?).is_some();
+    let (expected, state) = if known {
+        (durable, "durable")
+    } else {
+        (lost, "lost")
+    };
+    expect_answer(played, postback, expected)
+        .map_err(|difference| format!("{difference} (click {click} was {state})"))
+}
+
+fn expect_never_attributed_to(played: &Played, postback: Pb, partner: &str) -> Result<(), String> {
+    match conversion(reply_of(played, postback)?) {
+        Some(found) if found.partner == partner => Err(format!(
+            "{postback} was attributed to {partner}, which it must never be"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `found` is the answer `expected`; `winner` resolves a bare `replay`.
@@ -134,7 +142,7 @@ fn expect_one_of(
             answers_as(played, winner_answer, winner, None).unwrap_or(false)
                 && answers_as(played, other_answer, other, Some(*winner_pb)).unwrap_or(false)
         });
-    same(holds, || {
+    require(holds, || {
         format!(
             "one_of({first},{second}): expected one {winner} and the other {other}; \
              got {first} {} and {second} {}",
@@ -154,6 +162,16 @@ fn expect_claimed(played: &Played, click: Click, by: Pb) -> Result<(), String> {
         )),
         None => Err(format!(
             "claimed({click}): expected {by}'s conversion {expected}, found unclaimed"
+        )),
+    }
+}
+
+fn expect_unclaimed(played: &Played, click: Click) -> Result<(), String> {
+    match played.ledger.claimed_by(&click_id(played, click)?) {
+        None => Ok(()),
+        Some(found) => Err(format!(
+            "{click} should be unclaimed; conversion {} holds it",
+            found.id
         )),
     }
 }
@@ -184,7 +202,7 @@ fn expect_stored(
     let expected = expected_value(field, &case::substitute(value, &played.clicks)?)
         .map_err(|reason| format!("{label}: {reason}"))?;
     let found = stored_value(&stored, field);
-    same(found == expected, || {
+    require(found == expected, || {
         format!("{label}: expected {expected}, found {found}")
     })
 }
@@ -233,10 +251,10 @@ fn expect_restart(played: &Played, expected: RestartExpectation) -> Result<(), S
         .ok_or("restart expected, but the case never restarted")?;
     let torn = &report.torn_tail;
     match expected {
-        RestartExpectation::Ok => same(torn.is_none(), || {
+        RestartExpectation::Ok => require(torn.is_none(), || {
             format!("restart=ok, but it cut {torn:?}")
         }),
-        RestartExpectation::OkWithTornTailReported => same(torn.is_some(), || {
+        RestartExpectation::OkWithTornTailReported => require(torn.is_some(), || {
             "restart=ok_with_torn_tail_reported, but no tail was cut".to_owned()
         }),
     }

@@ -43,7 +43,8 @@ pub struct Played {
 
 /// How playing a case ended.
 pub enum Play {
-    Done(Played),
+    /// Boxed: a ledger is large and the other variants are a line of text.
+    Done(Box<Played>),
     Pending(String),
     Failed(String),
 }
@@ -61,7 +62,9 @@ pub fn play(case: &Case) -> Play {
             Err(reason) => return Play::Failed(format!("event {index}: {reason}")),
         }
     }
-    runner.finish().map_or_else(Play::Failed, Play::Done)
+    runner
+        .finish()
+        .map_or_else(Play::Failed, |played| Play::Done(Box::new(played)))
 }
 
 enum Step {
