@@ -332,7 +332,9 @@ fn parse_postback_item(item: &str) -> Result<Expectation, String> {
             partner: parse_partner(partner)?,
         });
     }
-    let (postback, answer) = item.split_once('=').ok_or("expected pbN=answer")?;
+    let (postback, answer) = item
+        .split_once('=')
+        .ok_or("unknown expectation form (expected pbN=answer or pbN never attributed to P)")?;
     let postback = parse_pb(postback)?;
     if let Some((durable, condition)) = answer.split_once(" if ") {
         let (click, lost) = condition
