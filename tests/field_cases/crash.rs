@@ -1,10 +1,14 @@
-//! Crashes: the hook where the simulators of the durability work will plug in.
+//! Crashes: how the process dies in a case, simulated on the data directory.
 //!
-//! Every crash kind the cases use is listed in [`CrashKind`]. None is simulated yet, so a
-//! case that crashes is reported pending rather than failed or skipped in silence.
+//! Every crash kind the cases use is listed in [`CrashKind`]. `kill`, `torn_tail`,
+//! `zero_tail` and `corrupt_middle` are simulated; `power_loss` waits for an I/O layer
+//! that knows which bytes were synced, and is reported pending, never skipped in silence.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
+use clickledger::log::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES};
+use clickledger::log::segment::{LOG_DIR_NAME, SEGMENT_HEADER_BYTES};
 use clickledger::Ledger;
 
 /// How the process dies, as the cases name it.
@@ -55,26 +59,100 @@ pub enum AfterCrash {
     Pending(String),
     /// The ledger is gone and its directory holds what the crash left; a `restart` event
     /// opens it again.
-    #[expect(
-        dead_code,
-        reason = "built by the crash simulators of the durability work"
-    )]
     Crashed {
         /// The last postback's answer never reached its caller (`torn_tail`).
         last_postback_unanswered: bool,
     },
 }
 
+/// Zero bytes a `zero_tail` crash leaves after the last record: one file-system block,
+/// as a file extended before a crash shows it.
+const ZERO_TAIL_BYTES: usize = 4096;
+
 /// Kills `ledger` in the way `kind` names, leaving `dir` as that crash would.
 ///
-/// TODO: Simulate each kind once the durability work can drop unsynced writes and
-/// expose the log's segments; until then every kind is pending.
-pub fn crash(kind: CrashKind, _dir: &Path, ledger: Ledger) -> AfterCrash {
-    drop(ledger);
-    let planned: Vec<&str> = CrashKind::ALL.iter().map(|kind| kind.name()).collect();
-    AfterCrash::Pending(format!(
-        "crash `{}` is not simulated yet (the durability work brings {})",
-        kind.name(),
-        planned.join(", ")
-    ))
+/// The runner plays a server at the documented durability: a postback is answered after
+/// `sync`, a click after `flush` (written to the OS). So `kill` (the process dies, the OS
+/// keeps what it was given) is the ledger vanishing without its clean drop, and the tail
+/// kinds damage the last segment on top of that.
+///
+/// TODO: `power_loss` must drop exactly the bytes that were never synced, including
+/// around the ledger's own syncs (slot reservations); that needs an I/O layer under the
+/// log that records sync points, which the durability work brings. Until then it is
+/// pending rather than approximated.
+pub fn crash(kind: CrashKind, dir: &Path, ledger: Ledger) -> AfterCrash {
+    if kind == CrashKind::PowerLoss {
+        drop(ledger);
+        return AfterCrash::Pending(
+            "crash `power_loss` needs the durability work's I/O layer that drops unsynced \
+             writes"
+                .to_owned(),
+        );
+    }
+    // A killed process runs no destructor: buffered records die with it.
+    std::mem::forget(ledger);
+    let damaged = match kind {
+        CrashKind::Kill | CrashKind::PowerLoss => Ok(()),
+        CrashKind::TornTail => cut_last_record_in_half(dir),
+        CrashKind::ZeroTail => append_zeros(dir),
+        CrashKind::CorruptMiddle => flip_byte_of_first_record(dir),
+    };
+    match damaged {
+        Ok(()) => AfterCrash::Crashed {
+            last_postback_unanswered: kind == CrashKind::TornTail,
+        },
+        Err(reason) => AfterCrash::Pending(format!("crash `{}`: {reason}", kind.name())),
+    }
+}
+
+/// The last segment file of the ledger in `dir`.
+fn last_segment(dir: &Path) -> Result<PathBuf, String> {
+    let log_dir = dir.join(LOG_DIR_NAME);
+    let entries =
+        fs::read_dir(&log_dir).map_err(|error| format!("{}: {error}", log_dir.display()))?;
+    let mut segments: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    segments.sort();
+    segments
+        .pop()
+        .ok_or_else(|| "no segment to damage".to_owned())
+}
+
+/// Offsets at which each frame of `bytes` (a whole segment) starts.
+fn frame_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut offset = SEGMENT_HEADER_BYTES;
+    while let FrameRead::Valid { frame_bytes, .. } = read_frame(&bytes[offset..]) {
+        starts.push(offset);
+        offset += frame_bytes;
+    }
+    starts
+}
+
+fn cut_last_record_in_half(dir: &Path) -> Result<(), String> {
+    let segment = last_segment(dir)?;
+    let bytes = fs::read(&segment).map_err(|error| error.to_string())?;
+    let last = *frame_starts(&bytes).last().ok_or("no record to tear")?;
+    let cut = last + (bytes.len() - last) / 2;
+    fs::write(&segment, &bytes[..cut]).map_err(|error| error.to_string())
+}
+
+fn append_zeros(dir: &Path) -> Result<(), String> {
+    let segment = last_segment(dir)?;
+    let mut bytes = fs::read(&segment).map_err(|error| error.to_string())?;
+    bytes.extend_from_slice(&[0u8; ZERO_TAIL_BYTES]);
+    fs::write(&segment, &bytes).map_err(|error| error.to_string())
+}
+
+fn flip_byte_of_first_record(dir: &Path) -> Result<(), String> {
+    let segment = last_segment(dir)?;
+    let mut bytes = fs::read(&segment).map_err(|error| error.to_string())?;
+    let starts = frame_starts(&bytes);
+    if starts.len() < 2 {
+        return Err("fewer than two records: no older record to corrupt".to_owned());
+    }
+    // A payload byte of the first record: its CRC must catch the flip.
+    bytes[starts[0] + FRAME_HEADER_BYTES] ^= 0x01;
+    fs::write(&segment, &bytes).map_err(|error| error.to_string())
 }

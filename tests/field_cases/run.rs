@@ -134,13 +134,24 @@ impl Runner {
         let id = ledger
             .record_click(program_id, partner, ClickKind::Click, at)
             .map_err(|error| format!("record_click for $c{}: {error}", self.clicks.len()))?;
+        // A click is answered once written to the OS (it survives a killed process).
+        ledger
+            .flush()
+            .map_err(|error| format!("flush after $c{}: {error}", self.clicks.len()))?;
         self.clicks.push(id);
         Ok(())
     }
 
+    /// Answers a postback as the server would: only after its record is durable.
     fn postback(&self, postback: &PostbackEvent) -> Result<Reply, String> {
         let query = case::substitute(&postback.query, &self.clicks)?;
-        Ok(reply(self.ledger()?.convert_query(&query, postback.at)))
+        let ledger = self.ledger()?;
+        Ok(reply(ledger.convert_query(&query, postback.at).and_then(
+            |outcome| {
+                ledger.sync()?;
+                Ok(outcome)
+            },
+        )))
     }
 
     /// Starts every postback on its own thread, released together by a barrier.
@@ -163,7 +174,9 @@ impl Runner {
                     let barrier = &barrier;
                     scope.spawn(move || {
                         barrier.wait();
-                        ledger.convert_query(query, *at)
+                        let outcome = ledger.convert_query(query, *at)?;
+                        ledger.sync()?;
+                        Ok(outcome)
                     })
                 })
                 .collect();
