@@ -39,6 +39,10 @@ pub const CLOCK_TOLERANCE_SECONDS_DEFAULT: u32 = 300;
 /// at open, large enough that rollovers are rare.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 
+/// Largest slot reservation: 4,194,304 slots (64 chunks). A reopen skips at most this
+/// many slots of a day, so the 2^32 slots of a day outlast a thousand reopens.
+const RESERVATION_SLOTS_MAX: u64 = 1 << 22;
+
 /// Longest program name, partner name or program key, in bytes.
 pub const NAME_BYTES_MAX: usize = 128;
 
@@ -383,10 +387,17 @@ impl Ledger {
         kind: ClickKind,
         at: Timestamp,
     ) -> Result<ClickId, LedgerError> {
-        if self.registry.read().program(program).is_none() {
-            return Err(LedgerError::UnknownProgram { program });
-        }
-        let partner = self.partner_id(partner)?;
+        let known_partner = {
+            let registry = self.registry.read();
+            if registry.program(program).is_none() {
+                return Err(LedgerError::UnknownProgram { program });
+            }
+            registry.partner(partner)
+        };
+        let partner = match known_partner {
+            Some(partner) => partner,
+            None => self.register_partner(partner)?,
+        };
         let mut writer = self.writer.lock();
         let slot = allocate_slot(&mut writer, at.day())?;
         let id = self.id_key.mint(at, self.options.shard, slot);
@@ -397,8 +408,7 @@ impl Ledger {
             kind,
         })?;
         self.index
-            .partition_or_create(at.day())
-            .insert(slot, SlotEntry::minted(program, partner, kind));
+            .insert(at.day(), slot, SlotEntry::minted(program, partner, kind));
         drop(writer);
         self.counters.count_click(kind);
         Ok(id)
@@ -583,10 +593,9 @@ impl Ledger {
     }
 
     /// The partner's number, registering the name (durably logged) on first sight.
-    fn partner_id(&self, name: &str) -> Result<PartnerId, LedgerError> {
-        if let Some(id) = self.registry.read().partner(name) {
-            return Ok(id);
-        }
+    /// Registers a partner name (durably logged before first use) and returns its
+    /// number; another thread may have registered it meanwhile.
+    fn register_partner(&self, name: &str) -> Result<PartnerId, LedgerError> {
         check_name("partner name", name)?;
         let mut registry = self.registry.write();
         if let Some(id) = registry.partner(name) {
@@ -710,27 +719,33 @@ impl Counters {
 /// Hands out the next slot of `day`, first reserving (and syncing) a new range when the
 /// reserved one is used up, so that no ID can be handed out twice across a crash.
 fn allocate_slot(writer: &mut Writer, day: u32) -> Result<u32, LedgerError> {
-    let mint = writer.days.entry(day).or_default();
+    let Writer { log, days, .. } = writer;
+    let mint = days.entry(day).or_default();
     let slot = mint.next_slot;
     if slot == u32::MAX {
         return Err(LedgerError::PartitionFull { day });
     }
     if slot >= mint.reserved_end {
-        // Reservations end on chunk boundaries: after a reopen, minting starts a fresh
-        // chunk instead of leaving holes in a used one.
-        let slot_end =
-            u32::try_from((u64::from(slot) / u64::from(CHUNK_SLOTS) + 1) * u64::from(CHUNK_SLOTS))
-                .unwrap_or(u32::MAX);
-        writer
-            .log
-            .append(&Record::SlotsReserved { day, slot_end })?;
-        writer.log.sync()?;
-        writer.days.entry(day).or_default().reserved_end = slot_end;
+        let slot_end = reservation_end(slot);
+        log.append(&Record::SlotsReserved { day, slot_end })?;
+        log.sync()?;
+        mint.reserved_end = slot_end;
     }
-    let mint = writer.days.entry(day).or_default();
     mint.next_slot += 1;
     debug_assert!(mint.next_slot <= mint.reserved_end);
     Ok(slot)
+}
+
+/// Where a reservation starting at `slot` ends. Reservations grow with the day (twice
+/// what the day has minted, up to [`RESERVATION_SLOTS_MAX`]), so a busy day pays one
+/// fdatasync per few million clicks, and they end on chunk boundaries, so that after a
+/// reopen minting starts a fresh chunk instead of leaving holes in a used one. Skipped
+/// slots cost no memory: chunks are allocated only where clicks are stored.
+fn reservation_end(slot: u32) -> u32 {
+    let chunk = u64::from(CHUNK_SLOTS);
+    let length = u64::from(slot).clamp(chunk, RESERVATION_SLOTS_MAX);
+    let end = (u64::from(slot) + length).div_ceil(chunk) * chunk;
+    u32::try_from(end).unwrap_or(u32::MAX)
 }
 
 fn conversion_record(
@@ -993,5 +1008,38 @@ impl ReplayState {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_end_on_chunk_boundaries_beyond_the_slot() {
+        assert_eq!(reservation_end(0), CHUNK_SLOTS);
+        assert_eq!(reservation_end(CHUNK_SLOTS - 1), 2 * CHUNK_SLOTS);
+        assert_eq!(reservation_end(CHUNK_SLOTS), 2 * CHUNK_SLOTS);
+        assert_eq!(reservation_end(100_000), 4 * CHUNK_SLOTS);
+        for slot in [0, 1, 70_000, 5_000_000, 1 << 31, u32::MAX - 1] {
+            let end = reservation_end(slot);
+            assert!(end > slot, "slot {slot}");
+            assert!(end == u32::MAX || end % CHUNK_SLOTS == 0, "slot {slot}");
+            assert!(u64::from(end - slot) <= RESERVATION_SLOTS_MAX + u64::from(CHUNK_SLOTS));
+        }
+    }
+
+    #[test]
+    fn a_busy_day_reserves_in_growing_ranges() {
+        let mut slot = 0;
+        let mut reservations = 0;
+        while slot < 10_000_000 {
+            slot = reservation_end(slot);
+            reservations += 1;
+        }
+        assert!(
+            reservations <= 10,
+            "{reservations} reservations for 10 million clicks"
+        );
     }
 }

@@ -125,9 +125,19 @@ impl ClaimIndex {
             .clone()
     }
 
+    /// Stores a freshly minted entry in `slot` of `day`, creating the day's partition
+    /// on its first click.
+    pub fn insert(&self, day: u32, slot: u32, entry: SlotEntry) {
+        if let Some(partition) = self.partitions.read().get(&day) {
+            partition.insert(slot, entry);
+            return;
+        }
+        self.partition_or_create(day).insert(slot, entry);
+    }
+
     /// The entry of an ID (its tag already verified), [`SlotEntry::EMPTY`] if unknown.
     pub fn get(&self, id: &ClickId) -> SlotEntry {
-        match self.partition(id.time().day()) {
+        match self.partitions.read().get(&id.time().day()) {
             Some(partition) => partition.get(id.slot()),
             None => SlotEntry::EMPTY,
         }
