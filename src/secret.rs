@@ -2,7 +2,7 @@
 //!
 //! It is created once, with the directory, and never changes: changing it would turn
 //! every ID already handed out into a forgery. File layout (24 bytes): magic
-//! `CLKSECR1`, 16 key bytes... followed by the CRC32 of the key.
+//! `CLKSECR1`, the 16 key bytes, then the CRC32 of the key.
 
 use std::fs;
 use std::io::Write;
