@@ -11,6 +11,12 @@ pub enum LedgerError {
     /// The log could not be read or written.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// Another open ledger (in this or another process) holds the directory.
+    #[error("the ledger in {dir} is already open (its lock file is held); close the other process first")]
+    Locked {
+        /// The data directory.
+        dir: std::path::PathBuf,
+    },
     /// No program has this number.
     #[error("no program {program:?} in this ledger")]
     UnknownProgram {

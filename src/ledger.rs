@@ -173,6 +173,9 @@ pub struct Ledger {
     writer: Mutex<Writer>,
     counters: Counters,
     recovery: RecoveryReport,
+    /// Held open for the ledger's life: its advisory lock keeps a second ledger, in this
+    /// process or another, from writing the same log. The OS releases it if we die.
+    _lock: std::fs::File,
 }
 
 impl Ledger {
@@ -191,6 +194,7 @@ impl Ledger {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir)
             .map_err(|source| log::LogError::io("create", &dir, source))?;
+        let lock = lock_dir(&dir)?;
         let is_new = !dir.join(log::segment::LOG_DIR_NAME).exists();
         let id_key = secret::load_or_create(&dir, is_new)?;
         let mut state = ReplayState::new(id_key.clone(), options.shard);
@@ -213,6 +217,7 @@ impl Ledger {
             }),
             counters: state.counters,
             recovery,
+            _lock: lock,
         })
     }
 
@@ -573,6 +578,24 @@ impl Ledger {
         Ok(self.writer.lock().log.sync()?)
     }
 
+    /// Closes the ledger as a killed process would: records not yet handed to the OS
+    /// are thrown away, nothing is flushed or synced, and the directory's lock is
+    /// released. For crash tests of the ledger and of the servers that embed it.
+    ///
+    /// ```
+    /// use clickledger::{ClickKind, Ledger, ProgramSettings, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let program = ledger.register_program(ProgramSettings::new("p1")).unwrap().id;
+    /// let id = ledger.record_click(program, "a7", ClickKind::Click, Timestamp::now()).unwrap();
+    /// ledger.kill();
+    /// let reopened = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert!(reopened.click(&id).is_none(), "the click was never written");
+    /// ```
+    pub fn kill(self) {
+        self.writer.lock().log.discard_unwritten();
+    }
+
     /// Hands buffered records to the OS without waiting for the disk: they survive a
     /// killed process, not a power loss.
     ///
@@ -713,6 +736,25 @@ impl Counters {
             ClickKind::Click => self.clicks.fetch_add(1, Ordering::Relaxed),
             ClickKind::Impression => self.impressions.fetch_add(1, Ordering::Relaxed),
         };
+    }
+}
+
+/// Name of the lock file in the data directory.
+pub const LOCK_FILE_NAME: &str = "lock";
+
+/// Takes the directory's advisory lock, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, LedgerError> {
+    let path = dir.join(LOCK_FILE_NAME);
+    let file = std::fs::File::create(&path)
+        .map_err(|source| log::LogError::io("create", &path, source))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked {
+            dir: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(log::LogError::io("lock", &path, source).into())
+        }
     }
 }
 
@@ -1024,7 +1066,10 @@ mod tests {
         for slot in [0, 1, 70_000, 5_000_000, 1 << 31, u32::MAX - 1] {
             let end = reservation_end(slot);
             assert!(end > slot, "slot {slot}");
-            assert!(end == u32::MAX || end % CHUNK_SLOTS == 0, "slot {slot}");
+            assert!(
+                end == u32::MAX || end.is_multiple_of(CHUNK_SLOTS),
+                "slot {slot}"
+            );
             assert!(u64::from(end - slot) <= RESERVATION_SLOTS_MAX + u64::from(CHUNK_SLOTS));
         }
     }

@@ -1,7 +1,7 @@
 //! The data directory's secret: the key that tags minted click IDs.
 //!
 //! It is created once, with the directory, and never changes: changing it would turn
-//! every ID already handed out into a forgery. File layout (24 bytes): magic
+//! every ID already handed out into a forgery. File layout (28 bytes): magic
 //! `CLKSECR1`, the 16 key bytes, then the CRC32 of the key.
 
 use std::fs;

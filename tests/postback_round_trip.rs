@@ -53,7 +53,7 @@ fn query_for(seed: u64) -> String {
         format!("currency={currency}"),
     ];
     let whole_only = matches!(currency, "jpy" | "CLP");
-    let amount = if whole_only || picker.next() % 2 == 0 {
+    let amount = if whole_only || picker.next().is_multiple_of(2) {
         picker.pick(WHOLE_AMOUNTS)
     } else {
         picker.pick(DECIMAL_AMOUNTS)
@@ -67,7 +67,7 @@ fn query_for(seed: u64) -> String {
         ("product", picker.pick(LISTS)),
     ];
     for (name, value) in optional {
-        if picker.next() % 3 != 0 {
+        if !picker.next().is_multiple_of(3) {
             pairs.push(format!("{name}={value}"));
         }
     }
@@ -82,7 +82,7 @@ fn click_ids(picker: &mut Picker) -> String {
     let ids: Vec<String> = (0..count)
         .map(|slot| {
             let id = format!("67c2daa000{slot:08x}{:06x}", picker.next() & 0xff_ffff);
-            if picker.next() % 2 == 0 {
+            if picker.next().is_multiple_of(2) {
                 id.to_uppercase()
             } else {
                 id

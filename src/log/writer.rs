@@ -105,6 +105,11 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Throws away records not yet handed to the OS, as a killed process loses them.
+    pub fn discard_unwritten(&mut self) {
+        self.buffer.clear();
+    }
+
     /// Total bytes of log, buffered bytes included.
     pub fn bytes(&self) -> u64 {
         self.earlier_segments_bytes + self.segment_bytes + self.buffer.len() as u64

@@ -90,7 +90,7 @@ pub fn crash(kind: CrashKind, dir: &Path, ledger: Ledger) -> AfterCrash {
         );
     }
     // A killed process runs no destructor: buffered records die with it.
-    std::mem::forget(ledger);
+    ledger.kill();
     let damaged = match kind {
         CrashKind::Kill | CrashKind::PowerLoss => Ok(()),
         CrashKind::TornTail => cut_last_record_in_half(dir),
