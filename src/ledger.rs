@@ -21,7 +21,6 @@ use crate::index::slot::{SlotEntry, PROGRAMS_MAX};
 use crate::index::{ClaimIndex, CHUNK_SLOTS};
 use crate::log::record::{ConversionRecord, ProgramRecord, Record};
 use crate::log::{self, LogWriter, RecoveryReport};
-use crate::money::Currency;
 use crate::outcome::{
     Conversion, ConversionId, IdText, IdVerdict, Outcome, RejectReason, Rejection, Verdict,
 };
@@ -440,7 +439,7 @@ impl Ledger {
             return Ok(rejected(error.into(), Vec::new()));
         }
         let mut state = program.state.lock();
-        if let Some(index) = state.by_order_id.get(&postback.order_id) {
+        if let Some(index) = state.by_order_id.get(&postback.order.order_id) {
             return Ok(retry_outcome(&state.conversions[*index], postback));
         }
         let decision = decide(
@@ -706,14 +705,7 @@ impl Ledger {
         Ok(Conversion {
             id,
             program: program.id,
-            order_id: postback.order_id.clone(),
-            amount_minor: postback.amount_minor,
-            currency: postback.currency,
-            payment: postback.payment,
-            customer: postback.customer.clone(),
-            cv: postback.cv.clone(),
-            vouchers: postback.vouchers.clone(),
-            products: postback.products.clone(),
+            order: postback.order.clone(),
             attributed_click: attributed,
             partner,
             claimed,
@@ -810,14 +802,7 @@ fn conversion_record(
         id: id.0,
         program,
         at: at.unix(),
-        order_id: postback.order_id.clone(),
-        amount_minor: postback.amount_minor,
-        currency: postback.currency.code().to_owned(),
-        payment: postback.payment,
-        customer: postback.customer.clone(),
-        cv: postback.cv.clone(),
-        vouchers: postback.vouchers.clone(),
-        products: postback.products.clone(),
+        order: postback.order.clone(),
         attributed: *attributed.as_bytes(),
         verdicts,
     }
@@ -825,11 +810,11 @@ fn conversion_record(
 
 /// The answer to a postback whose program and order id were seen before.
 fn retry_outcome(original: &Conversion, postback: &Postback) -> Outcome {
-    if original.amount_minor == postback.amount_minor && original.currency == postback.currency {
+    if original.order.is_retried_by(&postback.order) {
         Outcome::Replayed(original.clone())
     } else {
         let reason = RejectReason::ConflictingRetry {
-            order_id: postback.order_id.clone(),
+            order_id: postback.order.order_id.clone(),
             original: original.id,
         };
         rejected(reason, Vec::new())
@@ -842,13 +827,13 @@ fn rejected(reason: RejectReason, verdicts: Vec<IdVerdict>) -> Outcome {
 
 /// The program's required-if rules: amount for sales, payment and customer when set.
 fn check_required(settings: &ProgramSettings, postback: &Postback) -> Result<(), PostbackError> {
-    if settings.kind == ConversionKind::Sales && postback.amount_minor.is_none() {
+    if settings.kind == ConversionKind::Sales && postback.order.amount_minor.is_none() {
         return Err(PostbackError::Missing { param: "amount" });
     }
-    if settings.payment_required && postback.payment.is_none() {
+    if settings.payment_required && postback.order.payment.is_none() {
         return Err(PostbackError::Missing { param: "payment" });
     }
-    if settings.revenue_share && postback.customer.is_none() {
+    if settings.revenue_share && postback.order.customer.is_none() {
         return Err(PostbackError::Missing { param: "customer" });
     }
     Ok(())
@@ -966,7 +951,6 @@ impl ReplayState {
             .program(record.program)
             .cloned()
             .ok_or("conversion of an unregistered program")?;
-        let currency = Currency::parse(&record.currency).map_err(|error| error.to_string())?;
         let attributed = ClickId::from_bytes(record.attributed);
         let partner = self
             .registry
@@ -987,7 +971,7 @@ impl ReplayState {
             .filter(|(_, verdict)| *verdict == Verdict::Accepted)
             .map(|(bytes, _)| ClickId::from_bytes(*bytes))
             .collect();
-        self.claim_replayed(&program, &record.order_id, &claimed)?;
+        self.claim_replayed(&program, &record.order.order_id, &claimed)?;
         self.last_conversion = record.id;
         self.counters.conversions.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -996,14 +980,7 @@ impl ReplayState {
         program.state.lock().insert(Conversion {
             id: ConversionId(record.id),
             program: record.program,
-            order_id: record.order_id,
-            amount_minor: record.amount_minor,
-            currency,
-            payment: record.payment,
-            customer: record.customer,
-            cv: record.cv,
-            vouchers: record.vouchers,
-            products: record.products,
+            order: record.order,
             attributed_click: attributed,
             partner,
             claimed,

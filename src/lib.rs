@@ -48,6 +48,7 @@ pub mod index;
 pub mod ledger;
 pub mod log;
 pub mod money;
+pub mod order;
 pub mod outcome;
 pub mod postback;
 pub mod program;
@@ -59,6 +60,7 @@ pub use click_id::{ClickId, ClickIdError, IdKey};
 pub use error::LedgerError;
 pub use ledger::{ClickInfo, Ledger, NewProgram, Options, Stats};
 pub use money::{Currency, MoneyError};
+pub use order::Order;
 pub use outcome::{
     Conversion, ConversionId, IdText, IdVerdict, Outcome, RejectReason, Rejection, Verdict,
 };

@@ -248,6 +248,21 @@ impl FromStr for Currency {
     }
 }
 
+/// A currency is written as its upper-case code (in the log and in JSON).
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+/// Reading a currency checks it as [`Currency::parse`] does.
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Currency, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Currency::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.code())

@@ -5,8 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::click_id::ClickId;
-use crate::money::Currency;
-use crate::postback::{Payment, PostbackError};
+use crate::order::Order;
+use crate::postback::PostbackError;
 use crate::program::ProgramId;
 use crate::time::Timestamp;
 
@@ -81,22 +81,8 @@ pub struct Conversion {
     pub id: ConversionId,
     /// The program it belongs to.
     pub program: ProgramId,
-    /// The order id.
-    pub order_id: String,
-    /// The amount in minor units, if given.
-    pub amount_minor: Option<u64>,
-    /// The currency.
-    pub currency: Currency,
-    /// The payment method, if given.
-    pub payment: Option<Payment>,
-    /// The customer id, if given.
-    pub customer: Option<String>,
-    /// The custom variable, if given.
-    pub cv: Option<String>,
-    /// Voucher codes.
-    pub vouchers: Vec<String>,
-    /// Product ids.
-    pub products: Vec<String>,
+    /// The order, as the accepted postback reported it.
+    pub order: Order,
     /// The click credited: the latest eligible ID.
     pub attributed_click: ClickId,
     /// The partner of the credited click.

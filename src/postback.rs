@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::click_id::ClickId;
 use crate::money::{format_amount_minor, Currency, DecimalAmount, MoneyError};
+use crate::order::Order;
 use crate::outcome::{IdText, IdVerdict, Verdict};
 
 /// At most this many click IDs in one postback's `cids`.
@@ -176,30 +177,16 @@ impl Payment {
 /// let postback = Postback::from_query(
 ///     "key=pk1&id=A1001&amount=49.90&currency=EUR&cids=603ed1800000000000000000",
 /// ).unwrap();
-/// assert_eq!(postback.order_id, "A1001");
-/// assert_eq!(postback.amount_minor, Some(4990));
+/// assert_eq!(postback.order.order_id, "A1001");
+/// assert_eq!(postback.order.amount_minor, Some(4990));
 /// assert_eq!(postback.click_ids.len(), 1);
 /// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Postback {
     /// The program's secret key.
     pub key: String,
-    /// The order id (or a hash of the lead's e-mail), 1 to 128 bytes.
-    pub order_id: String,
-    /// The amount in minor units of `currency`, when given and not empty.
-    pub amount_minor: Option<u64>,
-    /// The currency.
-    pub currency: Currency,
-    /// The payment method, when the parameter was present.
-    pub payment: Option<Payment>,
-    /// The advertiser's customer id, when given and not empty.
-    pub customer: Option<String>,
-    /// The custom variable, when given and not empty.
-    pub cv: Option<String>,
-    /// Voucher codes (`voucher`, split on `;`); empty when absent or empty.
-    pub vouchers: Vec<String>,
-    /// Product ids (`product`, split on `;`); empty when absent or empty.
-    pub products: Vec<String>,
+    /// The order: id, amount, currency and the advertiser's fields.
+    pub order: Order,
     /// Click IDs (`cids`, split on `-`), in the order given, none repeated.
     pub click_ids: Vec<ClickId>,
     /// Names of parameters that were present but are not postback parameters, decoded,
@@ -276,9 +263,9 @@ impl Postback {
     /// let query = "key=pk1&id=A1001&amount=49.9&currency=eur&voucher=A;B&utm=x\
     ///              &cids=603ED1800000000000000000";
     /// let postback = Postback::from_query(query).unwrap();
-    /// assert_eq!(postback.amount_minor, Some(4990));
-    /// assert_eq!(postback.currency.code(), "EUR");
-    /// assert_eq!(postback.vouchers, ["A", "B"]);
+    /// assert_eq!(postback.order.amount_minor, Some(4990));
+    /// assert_eq!(postback.order.currency.code(), "EUR");
+    /// assert_eq!(postback.order.vouchers, ["A", "B"]);
     /// assert_eq!(postback.ignored_params, ["utm"]);
     ///
     /// let query = "key=pk1&id=%7Btransaction_id%7D&currency=EUR&cids=x";
@@ -328,25 +315,26 @@ impl Postback {
     /// assert_eq!(Postback::from_query(&postback.to_query()), Ok(postback));
     /// ```
     pub fn to_query(&self) -> String {
-        let mut pairs = vec![("key", encode(&self.key)), ("id", encode(&self.order_id))];
-        if let Some(minor) = self.amount_minor {
-            pairs.push(("amount", format_amount_minor(minor, self.currency)));
+        let order = &self.order;
+        let mut pairs = vec![("key", encode(&self.key)), ("id", encode(&order.order_id))];
+        if let Some(minor) = order.amount_minor {
+            pairs.push(("amount", format_amount_minor(minor, order.currency)));
         }
-        pairs.push(("currency", self.currency.code().to_owned()));
-        if let Some(payment) = self.payment {
+        pairs.push(("currency", order.currency.code().to_owned()));
+        if let Some(payment) = order.payment {
             pairs.push(("payment", payment.as_str().to_owned()));
         }
-        if let Some(customer) = &self.customer {
+        if let Some(customer) = &order.customer {
             pairs.push(("customer", encode(customer)));
         }
-        if let Some(cv) = &self.cv {
+        if let Some(cv) = &order.cv {
             pairs.push(("cv", encode(cv)));
         }
-        if !self.vouchers.is_empty() {
-            pairs.push(("voucher", encode_list(&self.vouchers)));
+        if !order.vouchers.is_empty() {
+            pairs.push(("voucher", encode_list(&order.vouchers)));
         }
-        if !self.products.is_empty() {
-            pairs.push(("product", encode_list(&self.products)));
+        if !order.products.is_empty() {
+            pairs.push(("product", encode_list(&order.products)));
         }
         let click_ids: Vec<String> = self.click_ids.iter().map(ClickId::to_string).collect();
         pairs.push(("cids", click_ids.join("-")));
@@ -516,8 +504,8 @@ impl<'q> RawQuery<'q> {
                 )
             })?;
 
-        Ok(Postback {
-            key,
+        // Field order is check order (see the module doc).
+        let order = Order {
             order_id,
             amount_minor,
             currency,
@@ -526,6 +514,10 @@ impl<'q> RawQuery<'q> {
             cv: parse_optional(&CV_RULE, self.get(Param::Cv))?,
             vouchers: parse_list(&VOUCHER_RULE, self.get(Param::Voucher))?,
             products: parse_list(&PRODUCT_RULE, self.get(Param::Product))?,
+        };
+        Ok(Postback {
+            key,
+            order,
             click_ids: parse_click_ids(self.get(Param::Cids))?,
             ignored_params: self.ignored_params,
         })
@@ -933,14 +925,14 @@ mod tests {
         );
         let postback = parse(&query).unwrap();
         assert_eq!(postback.key, "pk1");
-        assert_eq!(postback.order_id, "A1001");
-        assert_eq!(postback.amount_minor, Some(4990));
-        assert_eq!(postback.currency.code(), "EUR");
-        assert_eq!(postback.payment, Some(Payment::Online));
-        assert_eq!(postback.customer.as_deref(), Some("C42"));
-        assert_eq!(postback.cv.as_deref(), Some("new"));
-        assert_eq!(postback.vouchers, ["A", "B"]);
-        assert_eq!(postback.products, ["P1", "P2"]);
+        assert_eq!(postback.order.order_id, "A1001");
+        assert_eq!(postback.order.amount_minor, Some(4990));
+        assert_eq!(postback.order.currency.code(), "EUR");
+        assert_eq!(postback.order.payment, Some(Payment::Online));
+        assert_eq!(postback.order.customer.as_deref(), Some("C42"));
+        assert_eq!(postback.order.cv.as_deref(), Some("new"));
+        assert_eq!(postback.order.vouchers, ["A", "B"]);
+        assert_eq!(postback.order.products, ["P1", "P2"]);
         assert_eq!(postback.click_ids, [id(ID0), id(ID1)]);
         assert!(postback.ignored_params.is_empty());
     }
@@ -962,13 +954,16 @@ mod tests {
 
     #[test]
     fn pair_is_split_on_its_first_equals_sign() {
-        assert_eq!(with_param("cv", "a=b").unwrap().cv.as_deref(), Some("a=b"));
+        assert_eq!(
+            with_param("cv", "a=b").unwrap().order.cv.as_deref(),
+            Some("a=b")
+        );
     }
 
     #[test]
     fn empty_pairs_are_skipped() {
         let query = format!("&&key=pk1&&id=A1&currency=EUR&&cids={ID0}&");
-        assert_eq!(parse(&query).unwrap().order_id, "A1");
+        assert_eq!(parse(&query).unwrap().order.order_id, "A1");
     }
 
     #[test]
@@ -976,11 +971,11 @@ mod tests {
         let query = "key=pk1&id=A1&currency=EUR&cids";
         assert_eq!(parse(query), Err(PostbackError::Missing { param: "cids" }));
         assert_eq!(
-            with_param("payment", "").unwrap().payment,
+            with_param("payment", "").unwrap().order.payment,
             Some(Payment::Unspecified)
         );
         let bare = parse(&format!("{}&payment", base())).unwrap();
-        assert_eq!(bare.payment, Some(Payment::Unspecified));
+        assert_eq!(bare.order.payment, Some(Payment::Unspecified));
     }
 
     #[test]
@@ -1059,7 +1054,7 @@ mod tests {
     #[test]
     fn lower_and_upper_case_escapes_both_decode() {
         assert_eq!(
-            with_param("cv", "a%2fb%2Fc").unwrap().cv.as_deref(),
+            with_param("cv", "a%2fb%2Fc").unwrap().order.cv.as_deref(),
             Some("a/b/c")
         );
     }
@@ -1091,15 +1086,19 @@ mod tests {
     #[test]
     fn plus_decodes_to_a_space_and_escaped_plus_to_a_plus() {
         assert_eq!(
-            with_param("cv", "new+customer").unwrap().cv.as_deref(),
+            with_param("cv", "new+customer")
+                .unwrap()
+                .order
+                .cv
+                .as_deref(),
             Some("new customer")
         );
         assert_eq!(
-            with_param("cv", "a%2Bb").unwrap().cv.as_deref(),
+            with_param("cv", "a%2Bb").unwrap().order.cv.as_deref(),
             Some("a+b")
         );
         assert_invalid(with_id("A+1"), "id");
-        assert_eq!(with_id("A%2B1").unwrap().order_id, "A+1");
+        assert_eq!(with_id("A%2B1").unwrap().order.order_id, "A+1");
     }
 
     #[test]
@@ -1132,27 +1131,27 @@ mod tests {
     #[test]
     fn optional_parameters_may_be_absent() {
         let postback = parse(&format!("key=pk1&id=A1&currency=EUR&cids={ID0}")).unwrap();
-        assert_eq!(postback.amount_minor, None);
-        assert_eq!(postback.payment, None);
-        assert_eq!(postback.customer, None);
-        assert_eq!(postback.cv, None);
-        assert!(postback.vouchers.is_empty() && postback.products.is_empty());
+        assert_eq!(postback.order.amount_minor, None);
+        assert_eq!(postback.order.payment, None);
+        assert_eq!(postback.order.customer, None);
+        assert_eq!(postback.order.cv, None);
+        assert!(postback.order.vouchers.is_empty() && postback.order.products.is_empty());
     }
 
     #[test]
     fn empty_optional_parameters_are_absent_except_payment() {
         let query = format!("{}&customer=&cv=&voucher=&product=&payment=", base());
         let postback = parse(&query.replace("amount=49.90", "amount=")).unwrap();
-        assert_eq!(postback.amount_minor, None);
-        assert_eq!(postback.customer, None);
-        assert_eq!(postback.cv, None);
-        assert!(postback.vouchers.is_empty() && postback.products.is_empty());
-        assert_eq!(postback.payment, Some(Payment::Unspecified));
+        assert_eq!(postback.order.amount_minor, None);
+        assert_eq!(postback.order.customer, None);
+        assert_eq!(postback.order.cv, None);
+        assert!(postback.order.vouchers.is_empty() && postback.order.products.is_empty());
+        assert_eq!(postback.order.payment, Some(Payment::Unspecified));
     }
 
     #[test]
     fn order_id_of_128_bytes_is_accepted_and_129_is_invalid() {
-        assert_eq!(with_id(&"Y".repeat(128)).unwrap().order_id.len(), 128);
+        assert_eq!(with_id(&"Y".repeat(128)).unwrap().order.order_id.len(), 128);
         assert_invalid(with_id(&"X".repeat(129)), "id");
     }
 
@@ -1193,7 +1192,7 @@ mod tests {
     fn order_id_accepts_other_visible_ascii() {
         let id = "A-1_2.3~4:5/6@7!8*9(0)#,;=&+?";
         let encoded: String = utf8_percent_encode(id, QUERY_ENCODE_SET).to_string();
-        assert_eq!(with_id(&encoded).unwrap().order_id, id);
+        assert_eq!(with_id(&encoded).unwrap().order.order_id, id);
     }
 
     #[test]
@@ -1228,6 +1227,7 @@ mod tests {
         assert_eq!(
             with_param("customer", &"C".repeat(128))
                 .unwrap()
+                .order
                 .customer
                 .unwrap()
                 .len(),
@@ -1243,12 +1243,13 @@ mod tests {
         let text = "Nouveau client {promo} 50% – été 🎉";
         let encoded = utf8_percent_encode(text, QUERY_ENCODE_SET).to_string();
         assert_eq!(
-            with_param("cv", &encoded).unwrap().cv.as_deref(),
+            with_param("cv", &encoded).unwrap().order.cv.as_deref(),
             Some(text)
         );
         assert_eq!(
             with_param("cv", &"v".repeat(256))
                 .unwrap()
+                .order
                 .cv
                 .unwrap()
                 .len(),
@@ -1266,10 +1267,10 @@ mod tests {
     #[test]
     fn lists_are_split_on_semicolons_after_decoding() {
         let postback = parse(&format!("{}&voucher=A%3BB&product=P1;P2", base())).unwrap();
-        assert_eq!(postback.vouchers, ["A", "B"]);
-        assert_eq!(postback.products, ["P1", "P2"]);
+        assert_eq!(postback.order.vouchers, ["A", "B"]);
+        assert_eq!(postback.order.products, ["P1", "P2"]);
         assert_eq!(
-            with_param("voucher", "SUMMER-10").unwrap().vouchers,
+            with_param("voucher", "SUMMER-10").unwrap().order.vouchers,
             ["SUMMER-10"]
         );
     }
@@ -1286,7 +1287,7 @@ mod tests {
     fn list_items_are_1_to_64_bytes_of_identifier_characters() {
         let longest = "V".repeat(64);
         assert_eq!(
-            with_param("voucher", &longest).unwrap().vouchers,
+            with_param("voucher", &longest).unwrap().order.vouchers,
             std::slice::from_ref(&longest)
         );
         assert_invalid(with_param("voucher", &format!("A;{longest}V")), "voucher");
@@ -1298,7 +1299,11 @@ mod tests {
     fn list_of_32_items_is_accepted_and_33_is_invalid() {
         let items = |count: usize| vec!["P"; count].join(";");
         assert_eq!(
-            with_param("product", &items(32)).unwrap().products.len(),
+            with_param("product", &items(32))
+                .unwrap()
+                .order
+                .products
+                .len(),
             32
         );
         assert_eq!(found_of(with_param("product", &items(33))), "33 items");
@@ -1409,7 +1414,10 @@ mod tests {
 
     #[test]
     fn currency_is_case_insensitive_and_stored_upper_case() {
-        assert_eq!(with_amount("49.90", "eur").unwrap().currency.code(), "EUR");
+        assert_eq!(
+            with_amount("49.90", "eur").unwrap().order.currency.code(),
+            "EUR"
+        );
     }
 
     #[test]
@@ -1430,17 +1438,26 @@ mod tests {
 
     #[test]
     fn amount_is_parsed_exactly_into_minor_units() {
-        assert_eq!(with_amount("49.9", "EUR").unwrap().amount_minor, Some(4990));
         assert_eq!(
-            with_amount("49.90", "EUR").unwrap().amount_minor,
+            with_amount("49.9", "EUR").unwrap().order.amount_minor,
             Some(4990)
         );
-        assert_eq!(with_amount("1500", "JPY").unwrap().amount_minor, Some(1500));
         assert_eq!(
-            with_amount("1.234", "KWD").unwrap().amount_minor,
+            with_amount("49.90", "EUR").unwrap().order.amount_minor,
+            Some(4990)
+        );
+        assert_eq!(
+            with_amount("1500", "JPY").unwrap().order.amount_minor,
+            Some(1500)
+        );
+        assert_eq!(
+            with_amount("1.234", "KWD").unwrap().order.amount_minor,
             Some(1234)
         );
-        assert_eq!(with_amount("007.5", "EUR").unwrap().amount_minor, Some(750));
+        assert_eq!(
+            with_amount("007.5", "EUR").unwrap().order.amount_minor,
+            Some(750)
+        );
     }
 
     #[test]
@@ -1489,7 +1506,7 @@ mod tests {
         assert_invalid(with_amount("99999999999999999999999.99", "EUR"), "amount");
         let largest = with_amount("92233720368547758.07", "EUR").unwrap();
         assert_eq!(
-            largest.amount_minor,
+            largest.order.amount_minor,
             Some(crate::money::AMOUNT_MINOR_UNITS_MAX)
         );
     }
@@ -1514,7 +1531,10 @@ mod tests {
             ("", Payment::Unspecified),
         ];
         for (text, payment) in cases {
-            assert_eq!(with_param("payment", text).unwrap().payment, Some(payment));
+            assert_eq!(
+                with_param("payment", text).unwrap().order.payment,
+                Some(payment)
+            );
         }
         for text in ["cash", "Online", "online%20", "%7Bpayment%7D"] {
             assert_invalid(with_param("payment", text), "payment");

@@ -40,11 +40,13 @@ impl ProgramState {
             let previous = self.by_claimed_click.insert(*id, index);
             assert!(previous.is_none(), "click {id} claimed twice");
         }
-        let previous = self.by_order_id.insert(conversion.order_id.clone(), index);
+        let previous = self
+            .by_order_id
+            .insert(conversion.order.order_id.clone(), index);
         assert!(
             previous.is_none(),
             "order {} recorded twice",
-            conversion.order_id
+            conversion.order.order_id
         );
         self.conversions.push(conversion);
     }

@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Barrier;
 
 use clickledger::{
-    ClickId, ClickKind, Currency, Ledger, Options, Outcome, Postback, ProgramSettings, Timestamp,
+    ClickId, ClickKind, Currency, Ledger, Options, Order, Outcome, Postback, ProgramSettings,
+    Timestamp,
 };
 
 const THREADS: usize = 8;
@@ -16,16 +17,13 @@ const POSTBACKS_PER_THREAD: usize = 200;
 const CLICKED: u32 = 1_740_823_200;
 
 fn postback(key: &str, order_id: String, ids: Vec<ClickId>) -> Postback {
+    let eur = Currency::parse("EUR").unwrap();
     Postback {
         key: key.to_owned(),
-        order_id,
-        amount_minor: Some(1000),
-        currency: Currency::parse("EUR").unwrap(),
-        payment: None,
-        customer: None,
-        cv: None,
-        vouchers: Vec::new(),
-        products: Vec::new(),
+        order: Order {
+            amount_minor: Some(1000),
+            ..Order::new(&order_id, eur)
+        },
         click_ids: ids,
         ignored_params: Vec::new(),
     }
@@ -125,13 +123,13 @@ fn check_ledger_matches(
     for id in ids {
         match (ledger.claimed_by(id), owner.get(id)) {
             (Some(conversion), Some(order)) => {
-                assert_eq!(&conversion.order_id, order);
+                assert_eq!(&conversion.order.order_id, order);
                 assert!(seen.insert(*id));
             }
             (None, None) => assert!(!ledger.click(id).unwrap().claimed),
             (held, expected) => panic!(
                 "{id}: ledger says {:?}, outcomes say {expected:?}",
-                held.map(|c| c.order_id)
+                held.map(|c| c.order.order_id)
             ),
         }
     }

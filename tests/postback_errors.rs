@@ -271,7 +271,7 @@ fn field_case_details_that_parsing_settles() {
         b02c, b02a,
         "B02c: reordered parameters and 49.9 are the same postback"
     );
-    assert_eq!(b02a.amount_minor, Some(4990));
+    assert_eq!(b02a.order.amount_minor, Some(4990));
 
     let b05a = Postback::from_query(&expand("BASE&cids=${c0|upper}")).unwrap();
     assert_eq!(
@@ -282,7 +282,7 @@ fn field_case_details_that_parsing_settles() {
 
     let b08b = Postback::from_query(&expand(PARSE_ACCEPTANCES[4].1)).unwrap();
     assert_eq!(
-        (b08b.vouchers, b08b.products),
+        (b08b.order.vouchers, b08b.order.products),
         (vec!["A".into(), "B".into()], vec!["P1".into(), "P2".into()])
     );
 
@@ -294,7 +294,7 @@ fn field_case_details_that_parsing_settles() {
     );
 
     let b16a = Postback::from_query(&expand(PARSE_ACCEPTANCES[8].1)).unwrap();
-    assert_eq!(b16a.currency.code(), "EUR");
+    assert_eq!(b16a.order.currency.code(), "EUR");
 }
 
 // One example per `PostbackError` variant.

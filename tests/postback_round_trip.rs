@@ -117,19 +117,19 @@ fn generator_covers_the_interesting_shapes() {
     let postbacks: Vec<Postback> = (0..2_000)
         .map(|seed| Postback::from_query(&query_for(seed)).unwrap())
         .collect();
-    assert!(postbacks.iter().any(|p| p.amount_minor.is_none()));
-    assert!(postbacks.iter().any(|p| p.payment.is_none()));
+    assert!(postbacks.iter().any(|p| p.order.amount_minor.is_none()));
+    assert!(postbacks.iter().any(|p| p.order.payment.is_none()));
     assert!(postbacks
         .iter()
-        .any(|p| p.payment == Some(clickledger::Payment::Unspecified)));
+        .any(|p| p.order.payment == Some(clickledger::Payment::Unspecified)));
     assert!(postbacks
         .iter()
-        .any(|p| p.cv.as_deref().is_some_and(|cv| !cv.is_ascii())));
-    assert!(postbacks.iter().any(|p| p.vouchers.len() > 1));
+        .any(|p| p.order.cv.as_deref().is_some_and(|cv| !cv.is_ascii())));
+    assert!(postbacks.iter().any(|p| p.order.vouchers.len() > 1));
     assert!(postbacks.iter().any(|p| p.click_ids.len() > 8));
     for exponent in [0, 2, 3] {
         assert!(postbacks
             .iter()
-            .any(|p| p.currency.exponent() == exponent && p.amount_minor.is_some()));
+            .any(|p| p.order.currency.exponent() == exponent && p.order.amount_minor.is_some()));
     }
 }

@@ -8,23 +8,22 @@ use std::path::{Path, PathBuf};
 
 use clickledger::log::LogError;
 use clickledger::{
-    ClickId, ClickKind, Currency, Ledger, LedgerError, Options, Outcome, Postback, ProgramId,
-    ProgramSettings, Timestamp,
+    ClickId, ClickKind, Currency, Ledger, LedgerError, Options, Order, Outcome, Postback,
+    ProgramId, ProgramSettings, Timestamp,
 };
 
 const CLICKED: u32 = 1_740_823_200; // 2025-03-01T10:00:00Z
 
 fn postback(order_id: &str, ids: &[ClickId]) -> Postback {
+    let eur = Currency::parse("EUR").unwrap();
     Postback {
         key: "pk1".to_owned(),
-        order_id: order_id.to_owned(),
-        amount_minor: Some(4990),
-        currency: Currency::parse("EUR").unwrap(),
-        payment: None,
-        customer: None,
-        cv: Some("new".to_owned()),
-        vouchers: vec!["SPRING".to_owned()],
-        products: Vec::new(),
+        order: Order {
+            amount_minor: Some(4990),
+            cv: Some("new".to_owned()),
+            vouchers: vec!["SPRING".to_owned()],
+            ..Order::new(order_id, eur)
+        },
         click_ids: ids.to_vec(),
         ignored_params: Vec::new(),
     }
@@ -121,8 +120,11 @@ fn reopening_an_intact_ledger_restores_clicks_claims_and_orders() {
     let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
     assert!(ledger.recovery().torn_tail.is_none());
     assert_eq!(ledger.stats().conversions, 1);
-    assert_eq!(ledger.claimed_by(&ids[4]).unwrap().order_id, "A1001");
-    assert_eq!(ledger.claimed_by(&ids[3]).unwrap().vouchers, ["SPRING"]);
+    assert_eq!(ledger.claimed_by(&ids[4]).unwrap().order.order_id, "A1001");
+    assert_eq!(
+        ledger.claimed_by(&ids[3]).unwrap().order.vouchers,
+        ["SPRING"]
+    );
     assert!(ledger.claimed_by(&ids[2]).is_none());
     let retry = ledger
         .convert(
@@ -130,7 +132,7 @@ fn reopening_an_intact_ledger_restores_clicks_claims_and_orders() {
             Timestamp::from_unix(CLICKED + 9000),
         )
         .unwrap();
-    assert!(matches!(retry, Outcome::Replayed(conversion) if conversion.order_id == "A1001"));
+    assert!(matches!(retry, Outcome::Replayed(conversion) if conversion.order.order_id == "A1001"));
 }
 
 #[test]

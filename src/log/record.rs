@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::click_id::{ClickId, CLICK_ID_BYTES};
+use crate::order::Order;
 use crate::outcome::Verdict;
-use crate::postback::Payment;
 use crate::program::{ClickKind, PartnerId, ProgramId, ProgramSettings};
 
 /// Kind byte of [`Record::ProgramRegistered`].
@@ -48,22 +48,8 @@ pub struct ConversionRecord {
     pub program: ProgramId,
     /// Unix seconds when it was accepted.
     pub at: u32,
-    /// The order id.
-    pub order_id: String,
-    /// Amount in minor units, if given.
-    pub amount_minor: Option<u64>,
-    /// Upper-case ISO 4217 code.
-    pub currency: String,
-    /// Payment method, if given.
-    pub payment: Option<Payment>,
-    /// Customer id, if given.
-    pub customer: Option<String>,
-    /// Custom variable, if given.
-    pub cv: Option<String>,
-    /// Voucher codes.
-    pub vouchers: Vec<String>,
-    /// Product ids.
-    pub products: Vec<String>,
+    /// The order, every postback field but the key and the click IDs.
+    pub order: Order,
     /// The credited click.
     pub attributed: [u8; CLICK_ID_BYTES],
     /// Every click ID of the postback with its verdict, in postback order. Those with
@@ -285,6 +271,8 @@ fn decode_serde<'a, T: Deserialize<'a>>(kind: u8, body: &'a [u8]) -> Result<T, R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::Currency;
+    use crate::postback::Payment;
 
     fn round_trip(record: Record) {
         let mut out = Vec::new();
@@ -317,14 +305,16 @@ mod tests {
             id: 1,
             program: ProgramId(0),
             at: 1_700_000_000,
-            order_id: "A1001".into(),
-            amount_minor: Some(4990),
-            currency: "EUR".into(),
-            payment: Some(Payment::Online),
-            customer: Some("C42".into()),
-            cv: None,
-            vouchers: vec!["A".into()],
-            products: vec![],
+            order: Order {
+                order_id: "A1001".into(),
+                amount_minor: Some(4990),
+                currency: Currency::parse("EUR").unwrap(),
+                payment: Some(Payment::Online),
+                customer: Some("C42".into()),
+                cv: None,
+                vouchers: vec!["A".into()],
+                products: vec![],
+            },
             attributed: [1; 12],
             verdicts: vec![([1; 12], Verdict::Accepted), ([2; 12], Verdict::Forged)],
         }));
@@ -369,5 +359,47 @@ mod tests {
             Record::decode(&click),
             Err(RecordError::Field { kind: 3, .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod fixed_bytes {
+    //! The bytes of version 1, pinned: a change here breaks every existing log, so it
+    //! must come with a new format version (see `docs/FORMAT.md`).
+
+    use super::*;
+    use crate::money::Currency;
+    use crate::postback::Payment;
+
+    #[test]
+    fn conversion_record_bytes_are_those_of_format_version_1() {
+        let record = Record::ConversionRecorded(ConversionRecord {
+            id: 300,
+            program: ProgramId(2),
+            at: 1,
+            order: Order {
+                payment: Some(Payment::Bankwire),
+                vouchers: vec!["V".into()],
+                amount_minor: Some(4990),
+                ..Order::new("A1", Currency::parse("EUR").unwrap())
+            },
+            attributed: [7; 12],
+            verdicts: vec![([7; 12], Verdict::Accepted), ([8; 12], Verdict::Expired)],
+        });
+        let mut out = Vec::new();
+        record.encode(&mut out);
+        let mut expected = vec![5, 0xac, 0x02, 2, 1]; // kind, id 300 (varint), program, at
+        expected.extend_from_slice(&[2, b'A', b'1']); // order id
+        expected.extend_from_slice(&[1, 0xfe, 0x26]); // Some(4990)
+        expected.extend_from_slice(&[3, b'E', b'U', b'R']); // currency
+        expected.extend_from_slice(&[1, 1, 0, 0]); // Some(Bankwire), no customer, no cv
+        expected.extend_from_slice(&[1, 1, b'V', 0]); // vouchers ["V"], products []
+        expected.extend_from_slice(&[7; 12]); // attributed
+        expected.push(2); // two verdicts
+        expected.extend_from_slice(&[7; 12]);
+        expected.push(0); // Accepted
+        expected.extend_from_slice(&[8; 12]);
+        expected.push(7); // Expired
+        assert_eq!(out, expected);
     }
 }

@@ -227,17 +227,18 @@ fn stored_value(stored: &Conversion, field: StoredField) -> Value {
     match field {
         StoredField::AmountMinor => optional(
             stored
+                .order
                 .amount_minor
                 .map(|minor| minor.to_string())
                 .as_deref(),
         ),
-        StoredField::Currency => Value::String(stored.currency.code().to_owned()),
-        StoredField::OrderId => Value::String(stored.order_id.clone()),
-        StoredField::Payment => optional(stored.payment.map(|payment| payment.as_str())),
-        StoredField::Customer => optional(stored.customer.as_deref()),
-        StoredField::Cv => optional(stored.cv.as_deref()),
-        StoredField::Vouchers => list(stored.vouchers.clone()),
-        StoredField::Products => list(stored.products.clone()),
+        StoredField::Currency => Value::String(stored.order.currency.code().to_owned()),
+        StoredField::OrderId => Value::String(stored.order.order_id.clone()),
+        StoredField::Payment => optional(stored.order.payment.map(|payment| payment.as_str())),
+        StoredField::Customer => optional(stored.order.customer.as_deref()),
+        StoredField::Cv => optional(stored.order.cv.as_deref()),
+        StoredField::Vouchers => list(stored.order.vouchers.clone()),
+        StoredField::Products => list(stored.order.products.clone()),
         StoredField::Partner => Value::String(stored.partner.clone()),
         StoredField::AttributedClick => Value::String(stored.attributed_click.to_string()),
         StoredField::Claimed => list(stored.claimed.iter().map(ClickId::to_string).collect()),

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use clickledger::{
-    ClickId, ClickKind, Currency, Ledger, LedgerError, NewProgram, Outcome, Postback,
+    ClickId, ClickKind, Currency, Ledger, LedgerError, NewProgram, Order, Outcome, Postback,
     ProgramSettings, RejectReason, Timestamp, Verdict,
 };
 use indicatif::ProgressBar;
@@ -283,25 +283,28 @@ impl Driver<'_> {
         let click = &self.workload.clicks[row as usize];
         let key = &self.programs[usize::from(click.program)].key;
         let order = format!("{}-{}", self.workload.order_prefix, u64::from(row) + 1);
+        let amount_minor = Some(amount_minor(row));
         let original = Postback {
             key: key.clone(),
-            order_id: order.clone(),
-            amount_minor: Some(amount_minor(row)),
-            currency: self.currency,
-            payment: None,
-            customer: None,
-            cv: None,
-            vouchers: Vec::new(),
-            products: Vec::new(),
+            order: Order {
+                amount_minor,
+                ..Order::new(&order, self.currency)
+            },
             click_ids: vec![id],
             ignored_params: Vec::new(),
         };
         let second_order = Postback {
-            order_id: format!("{order}-again"),
+            order: Order {
+                amount_minor,
+                ..Order::new(&format!("{order}-again"), self.currency)
+            },
             ..original.clone()
         };
         let forged = Postback {
-            order_id: format!("{order}-forged"),
+            order: Order {
+                amount_minor,
+                ..Order::new(&format!("{order}-forged"), self.currency)
+            },
             click_ids: vec![forge(&id)],
             ..original.clone()
         };
@@ -349,7 +352,7 @@ fn report_unexpected(count: u64, probe: Probe, postback: &Postback, outcome: &Ou
             Outcome::Rejected(rejection) => format!("rejected: {}", rejection.reason),
             other => other.status().to_owned(),
         };
-        let order_id = &postback.order_id;
+        let order_id = &postback.order.order_id;
         let ids: Vec<String> = postback.click_ids.iter().map(ToString::to_string).collect();
         tracing::warn!(?probe, order_id, ?ids, answer, "unexpected answer");
     }
@@ -471,6 +474,6 @@ mod tests {
         expected.rejected.insert("unknown_click".into(), 2);
         assert_eq!(tally, expected);
         assert_eq!(ledger.stats().conversions, 2);
-        assert_eq!(ledger.conversions(programs[1].id)[0].order_id, "t-3");
+        assert_eq!(ledger.conversions(programs[1].id)[0].order.order_id, "t-3");
     }
 }

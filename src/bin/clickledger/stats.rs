@@ -118,11 +118,11 @@ fn conversion_lines(programs: &[(&ProgramSettings, Vec<Conversion>)]) -> Vec<Con
             conversions.iter().map(|conversion| ConversionLine {
                 id: conversion.id.0,
                 program: settings.name.clone(),
-                order_id: conversion.order_id.clone(),
-                amount: conversion.amount_minor.map(|minor| {
+                order_id: conversion.order.order_id.clone(),
+                amount: conversion.order.amount_minor.map(|minor| {
                     let amount =
-                        clickledger::money::format_amount_minor(minor, conversion.currency);
-                    format!("{amount} {}", conversion.currency)
+                        clickledger::money::format_amount_minor(minor, conversion.order.currency);
+                    format!("{amount} {}", conversion.order.currency)
                 }),
                 partner: conversion.partner.clone(),
                 at: conversion.at.to_rfc3339(),
