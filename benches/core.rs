@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 use clickledger::{
-    ClickId, ClickKind, IdKey, Ledger, Options, Postback, ProgramSettings, Timestamp,
+    ClickId, ClickKind, IdKey, Ledger, Options, Postback, ProgramId, ProgramSettings, Timestamp,
 };
 
 const CLICKED: u32 = 1_740_823_200;
@@ -55,61 +55,53 @@ fn ledger_paths(criterion: &mut Criterion) {
     });
 
     let mut order = 0u64;
-    criterion.bench_function("ledger/claim_one_id", |bench| {
-        bench.iter_batched(
-            || {
-                order += 1;
-                let id = ledger
-                    .record_click(program, "a7", ClickKind::Click, at)
-                    .expect("record");
-                let query = format!("key=pk1&id=o{order}&amount=10.00&currency=EUR&cids={id}");
-                Postback::from_query(&query).expect("valid postback")
-            },
-            |postback| {
-                black_box(
-                    ledger
-                        .convert(&postback, at.plus_seconds(60))
-                        .expect("convert"),
-                )
-            },
-            BatchSize::SmallInput,
-        )
-    });
-
-    criterion.bench_function("ledger/claim_five_ids", |bench| {
-        bench.iter_batched(
-            || {
-                order += 1;
-                let ids: Vec<String> = (0..5)
-                    .map(|_| {
+    for (name, ids_per_postback) in [("ledger/claim_one_id", 1), ("ledger/claim_five_ids", 5)] {
+        criterion.bench_function(name, |bench| {
+            bench.iter_batched(
+                || {
+                    order += 1;
+                    fresh_postback(&ledger, program, at, order, ids_per_postback)
+                },
+                |postback| {
+                    black_box(
                         ledger
-                            .record_click(program, "a7", ClickKind::Click, at)
-                            .expect("record")
-                            .to_string()
-                    })
-                    .collect();
-                let query = format!(
-                    "key=pk1&id=o{order}&amount=10.00&currency=EUR&cids={}",
-                    ids.join("-")
-                );
-                Postback::from_query(&query).expect("valid postback")
-            },
-            |postback| {
-                black_box(
-                    ledger
-                        .convert(&postback, at.plus_seconds(60))
-                        .expect("convert"),
-                )
-            },
-            BatchSize::SmallInput,
-        )
-    });
+                            .convert(&postback, at.plus_seconds(60))
+                            .expect("convert"),
+                    )
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
 
     let query = "key=pk1&id=A1001&amount=49.90&currency=EUR&payment=online&customer=C42&cv=new\
                  &voucher=A;B&product=P1;P2&cids=603ed1800000000000000000-603ed1800000000000000001";
     criterion.bench_function("postback/from_query", |bench| {
         bench.iter(|| black_box(Postback::from_query(black_box(query))))
     });
+}
+
+/// A postback claiming `ids` fresh clicks, with a new order id.
+fn fresh_postback(
+    ledger: &Ledger,
+    program: ProgramId,
+    at: Timestamp,
+    order: u64,
+    ids: usize,
+) -> Postback {
+    let ids: Vec<String> = (0..ids)
+        .map(|_| {
+            ledger
+                .record_click(program, "a7", ClickKind::Click, at)
+                .expect("record")
+                .to_string()
+        })
+        .collect();
+    let query = format!(
+        "key=pk1&id=o{order}&amount=10.00&currency=EUR&cids={}",
+        ids.join("-")
+    );
+    Postback::from_query(&query).expect("valid postback")
 }
 
 criterion_group!(benches, click_ids, ledger_paths);
