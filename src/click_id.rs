@@ -221,6 +221,15 @@ impl IdKey {
         IdKey { key }
     }
 
+    /// The secret bytes, for storing them in the data directory.
+    ///
+    /// ```
+    /// assert_eq!(clickledger::IdKey::from_bytes([3; 16]).as_bytes(), &[3; 16]);
+    /// ```
+    pub fn as_bytes(&self) -> &[u8; IdKey::BYTES] {
+        &self.key
+    }
+
     /// Builds the ID of a click at `time` in `slot`, with its tag.
     ///
     /// ```

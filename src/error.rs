@@ -17,6 +17,15 @@ pub enum LedgerError {
         /// The data directory.
         dir: std::path::PathBuf,
     },
+    /// The log holds records but the secret that tags click IDs is gone.
+    #[error(
+        "{path} is missing but the log holds records: restore it from a backup; without it \
+         no click ID of this ledger can be verified"
+    )]
+    SecretMissing {
+        /// Where the secret should be.
+        path: std::path::PathBuf,
+    },
     /// No program has this number.
     #[error("no program {program:?} in this ledger")]
     UnknownProgram {

@@ -194,12 +194,27 @@ impl Ledger {
         std::fs::create_dir_all(&dir)
             .map_err(|source| log::LogError::io("create", &dir, source))?;
         let lock = lock_dir(&dir)?;
-        let is_new = !dir.join(log::segment::LOG_DIR_NAME).exists();
-        let id_key = secret::load_or_create(&dir, is_new)?;
+        let stored_key = secret::load(&dir)?;
+        let existing = stored_key.is_some();
+        let log_dir = dir.join(log::segment::LOG_DIR_NAME);
+        if !existing && log::segment::holds_records(&log_dir)? {
+            return Err(LedgerError::SecretMissing {
+                path: dir.join(secret::SECRET_FILE_NAME),
+            });
+        }
+        let id_key = match stored_key {
+            Some(key) => key,
+            None => secret::generate(&dir)?,
+        };
         let mut state = ReplayState::new(id_key.clone(), options.shard);
-        let (log, recovery) = log::replay(&dir, options.segment_bytes_max, &mut |record| {
-            state.apply(record)
-        })?;
+        let (log, recovery) =
+            log::replay(&dir, options.segment_bytes_max, existing, &mut |record| {
+                state.apply(record)
+            })?;
+        if !existing {
+            // Stored last, once the log exists: a secret always comes with a log.
+            secret::store(&dir, &id_key)?;
+        }
         let days = state.days_after_replay();
         #[cfg(feature = "tracing")]
         tracing::info!(dir = %dir.display(), records = recovery.records, torn_tail = recovery.torn_tail.is_some(), "ledger opened");

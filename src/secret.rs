@@ -17,23 +17,27 @@ pub const SECRET_FILE_NAME: &str = "secret";
 const SECRET_MAGIC: [u8; 8] = *b"CLKSECR1";
 const SECRET_FILE_BYTES: usize = 8 + IdKey::BYTES + 4;
 
-/// Reads the secret of `data_dir`, or creates it when `may_create` (a new directory).
-pub fn load_or_create(data_dir: &Path, may_create: bool) -> Result<IdKey, LogError> {
+/// Reads the secret of `data_dir`; `None` when the directory has none yet.
+pub fn load(data_dir: &Path) -> Result<Option<IdKey>, LogError> {
     let path = data_dir.join(SECRET_FILE_NAME);
     match fs::read(&path) {
-        Ok(bytes) => parse(&path, &bytes),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && may_create => {
-            create(data_dir)
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(LogError::Corrupt {
-            segment: path,
-            offset: 0,
-            problem:
-                "the secret that authenticates click IDs is missing, but the log holds records"
-                    .to_owned(),
-        }),
+        Ok(bytes) => parse(&path, &bytes).map(Some),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(LogError::io("read", &path, source)),
     }
+}
+
+/// Draws a new random secret (not yet stored: see [`store`]).
+pub fn generate(data_dir: &Path) -> Result<IdKey, LogError> {
+    let mut key = [0u8; IdKey::BYTES];
+    getrandom::fill(&mut key).map_err(|error| {
+        LogError::io(
+            "draw random bytes for",
+            data_dir,
+            std::io::Error::other(error.to_string()),
+        )
+    })?;
+    Ok(IdKey::from_bytes(key))
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<IdKey, LogError> {
@@ -54,20 +58,15 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<IdKey, LogError> {
     Ok(IdKey::from_bytes(key))
 }
 
-/// Writes a new random secret atomically: temporary file, sync, rename, sync directory.
-fn create(data_dir: &Path) -> Result<IdKey, LogError> {
-    let mut key = [0u8; IdKey::BYTES];
-    getrandom::fill(&mut key).map_err(|error| {
-        LogError::io(
-            "draw random bytes for",
-            data_dir,
-            std::io::Error::other(error.to_string()),
-        )
-    })?;
+/// Writes the secret atomically: temporary file, sync, rename, sync directory.
+///
+/// A new ledger stores its secret last, after its log exists: a directory with a secret
+/// therefore always had a log, and a secret without one means the log was removed.
+pub fn store(data_dir: &Path, key: &IdKey) -> Result<(), LogError> {
     let mut bytes = Vec::with_capacity(SECRET_FILE_BYTES);
     bytes.extend_from_slice(&SECRET_MAGIC);
-    bytes.extend_from_slice(&key);
-    bytes.extend_from_slice(&crc32fast::hash(&key).to_le_bytes());
+    bytes.extend_from_slice(key.as_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(key.as_bytes()).to_le_bytes());
 
     let temporary = data_dir.join("secret.new");
     let path = data_dir.join(SECRET_FILE_NAME);
@@ -78,6 +77,5 @@ fn create(data_dir: &Path) -> Result<IdKey, LogError> {
     file.sync_all()
         .map_err(|source| LogError::io("sync", &temporary, source))?;
     fs::rename(&temporary, &path).map_err(|source| LogError::io("rename", &temporary, source))?;
-    sync_dir(data_dir)?;
-    Ok(IdKey::from_bytes(key))
+    sync_dir(data_dir)
 }

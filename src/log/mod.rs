@@ -51,7 +51,7 @@ pub enum LogError {
         source: std::io::Error,
     },
     /// A record is damaged somewhere other than the torn tail.
-    #[error("log damaged in {segment} at offset {offset}: {problem}")]
+    #[error("{segment} is damaged at offset {offset}: {problem}")]
     Corrupt {
         /// The segment file.
         segment: PathBuf,
@@ -77,6 +77,27 @@ pub enum LogError {
         number: u32,
         /// The file found in its place.
         found: PathBuf,
+    },
+    /// The last segment recorded in the marker is gone: segments were removed.
+    #[error(
+        "segment {number} of the log in {log_dir} is missing (it was the last one written); \
+         restore it: opening without it would forget claims and mint IDs again"
+    )]
+    LastSegmentMissing {
+        /// The log directory.
+        log_dir: PathBuf,
+        /// The last segment number recorded.
+        number: u32,
+    },
+    /// The directory has its secret but its log has no last-segment marker: the log was
+    /// removed or replaced.
+    #[error(
+        "the log in {log_dir} was removed or replaced (its last-segment marker is missing \
+         while the directory's secret exists); restore it: a new log would mint IDs again"
+    )]
+    MarkerMissing {
+        /// The log directory.
+        log_dir: PathBuf,
     },
     /// An earlier write or sync failed; the log accepts nothing until reopened.
     #[error("the log stopped after an I/O failure on {segment}; reopen the ledger")]

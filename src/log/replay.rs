@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use super::record::Record;
 use super::segment::{
-    check_header, create_segment, list_segments, segment_header, sync_dir, LOG_DIR_NAME,
-    SEGMENT_HEADER_BYTES,
+    check_header, create_segment, list_segments, read_marker, segment_header, sync_dir,
+    write_marker, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_HEADER_BYTES,
 };
 use super::writer::LogWriter;
 use super::{LogError, RecoveryReport, TornTail};
@@ -18,9 +18,13 @@ use super::{LogError, RecoveryReport, TornTail};
 /// A damaged end of the last segment (a frame cut short, failing its CRC, or zeros)
 /// with no valid frame after it is a torn tail: it is cut and reported. Damage
 /// anywhere else is an error naming the segment and offset; nothing is skipped.
+///
+/// `existing` says the directory held a ledger before (its secret exists): then the
+/// log must be whole up to the last segment its marker names.
 pub fn replay(
     data_dir: &Path,
     segment_bytes_max: u64,
+    existing: bool,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
 ) -> Result<(LogWriter, RecoveryReport), LogError> {
     let log_dir = data_dir.join(LOG_DIR_NAME);
@@ -29,6 +33,8 @@ pub fn replay(
         sync_dir(data_dir)?;
     }
     let segments = list_segments(&log_dir)?;
+    let marker = read_marker(&log_dir)?;
+    check_marker(&log_dir, &segments, marker, existing)?;
     let mut report = RecoveryReport::default();
     let Some(last_index) = segments.len().checked_sub(1) else {
         let (_, path) = create_segment(&log_dir, 1)?;
@@ -55,6 +61,10 @@ pub fn replay(
     }
     report.segments = segments.len() as u64;
     let last = segments[last_index].clone();
+    if marker != Some(last.0) {
+        // A crash between creating a segment and recording it, or a fresh directory.
+        write_marker(&log_dir, last.0)?;
+    }
     let writer = LogWriter::resume(
         &log_dir,
         last,
@@ -63,6 +73,34 @@ pub fn replay(
         segment_bytes_max,
     )?;
     Ok((writer, report))
+}
+
+/// Checks the segments found against the last-segment marker.
+fn check_marker(
+    log_dir: &Path,
+    segments: &[(u32, PathBuf)],
+    marker: Option<u32>,
+    existing: bool,
+) -> Result<(), LogError> {
+    let highest = segments.last().map_or(0, |(number, _)| *number);
+    match marker {
+        None if existing => Err(LogError::MarkerMissing {
+            log_dir: log_dir.to_owned(),
+        }),
+        None => Ok(()),
+        Some(number) if highest < number => Err(LogError::LastSegmentMissing {
+            log_dir: log_dir.to_owned(),
+            number,
+        }),
+        // Segments are recorded right after they are created, so at most one may be
+        // ahead of the marker.
+        Some(number) if highest > number.saturating_add(1) => Err(LogError::Corrupt {
+            segment: log_dir.join(MARKER_FILE_NAME),
+            offset: 0,
+            problem: format!("segment {highest} exists, but the last one created was {number}"),
+        }),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Replays one segment; returns its valid length (after any cut).

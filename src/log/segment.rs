@@ -18,6 +18,11 @@ pub const SEGMENT_HEADER_BYTES: usize = 16;
 /// Subdirectory of the data directory that holds the segments.
 pub const LOG_DIR_NAME: &str = "log";
 
+/// File in the log directory naming the last segment created (see [`write_marker`]).
+pub const MARKER_FILE_NAME: &str = "last-segment";
+const MARKER_MAGIC: [u8; 8] = *b"CLKLAST1";
+const MARKER_FILE_BYTES: usize = 16;
+
 /// The file name of segment `number`: `segment-00000001.log`.
 ///
 /// ```
@@ -99,8 +104,8 @@ pub fn list_segments(log_dir: &Path) -> Result<Vec<(u32, PathBuf)>, LogError> {
     Ok(segments)
 }
 
-/// Creates segment `number` with its header, and makes both the file and its directory
-/// entry durable before anything is appended to it.
+/// Creates segment `number` with its header, makes both the file and its directory
+/// entry durable, then records it as the last segment, before anything is appended.
 pub fn create_segment(log_dir: &Path, number: u32) -> Result<(File, PathBuf), LogError> {
     let path = log_dir.join(segment_file_name(number));
     let mut file = File::options()
@@ -113,7 +118,70 @@ pub fn create_segment(log_dir: &Path, number: u32) -> Result<(File, PathBuf), Lo
     file.sync_all()
         .map_err(|source| LogError::io("sync", &path, source))?;
     sync_dir(log_dir)?;
+    write_marker(log_dir, number)?;
     Ok((file, path))
+}
+
+/// Records `number` as the last segment created: magic `CLKLAST1`, the number (u32 LE),
+/// its CRC32 (LE). Written atomically (temporary file, sync, rename, sync directory).
+///
+/// Without it, a lost last segment (or a wiped log) would open as a shorter log:
+/// claims forgotten and slots minted again. With it, the open refuses.
+pub fn write_marker(log_dir: &Path, number: u32) -> Result<(), LogError> {
+    let mut bytes = Vec::with_capacity(MARKER_FILE_BYTES);
+    bytes.extend_from_slice(&MARKER_MAGIC);
+    bytes.extend_from_slice(&number.to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&number.to_le_bytes()).to_le_bytes());
+    let temporary = log_dir.join("last-segment.new");
+    let path = log_dir.join(MARKER_FILE_NAME);
+    let mut file =
+        File::create(&temporary).map_err(|source| LogError::io("create", &temporary, source))?;
+    file.write_all(&bytes)
+        .map_err(|source| LogError::io("write", &temporary, source))?;
+    file.sync_all()
+        .map_err(|source| LogError::io("sync", &temporary, source))?;
+    fs::rename(&temporary, &path).map_err(|source| LogError::io("rename", &temporary, source))?;
+    sync_dir(log_dir)
+}
+
+/// Reads the last-segment marker; `None` when there is none.
+pub fn read_marker(log_dir: &Path) -> Result<Option<u32>, LogError> {
+    let path = log_dir.join(MARKER_FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(LogError::io("read", &path, source)),
+    };
+    let corrupt = |problem: &str| LogError::Corrupt {
+        segment: path.clone(),
+        offset: 0,
+        problem: problem.to_owned(),
+    };
+    if bytes.len() != MARKER_FILE_BYTES || bytes[0..8] != MARKER_MAGIC {
+        return Err(corrupt("not a last-segment marker"));
+    }
+    let number = [bytes[8], bytes[9], bytes[10], bytes[11]];
+    let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    if crc32fast::hash(&number) != crc {
+        return Err(corrupt("last-segment marker fails its CRC"));
+    }
+    Ok(Some(u32::from_le_bytes(number)))
+}
+
+/// True when any segment in `log_dir` holds more than its header: the log has records.
+pub fn holds_records(log_dir: &Path) -> Result<bool, LogError> {
+    if !log_dir.exists() {
+        return Ok(false);
+    }
+    for (_, path) in list_segments(log_dir)? {
+        let bytes = fs::metadata(&path)
+            .map_err(|source| LogError::io("inspect", &path, source))?
+            .len();
+        if bytes > SEGMENT_HEADER_BYTES as u64 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Makes a directory's entries (new or renamed files) durable.
