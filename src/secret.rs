@@ -79,3 +79,47 @@ pub fn store(data_dir: &Path, key: &IdKey) -> Result<(), LogError> {
     fs::rename(&temporary, &path).map_err(|source| LogError::io("rename", &temporary, source))?;
     sync_dir(data_dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_secret_loads_back_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).unwrap().is_none());
+        let key = generate(dir.path()).unwrap();
+        store(dir.path(), &key).unwrap();
+        assert_eq!(
+            load(dir.path()).unwrap().unwrap().as_bytes(),
+            key.as_bytes()
+        );
+        assert!(!dir.path().join("secret.new").exists());
+    }
+
+    #[test]
+    fn two_generated_secrets_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (generate(dir.path()).unwrap(), generate(dir.path()).unwrap());
+        assert_ne!(first.as_bytes(), second.as_bytes());
+    }
+
+    #[test]
+    fn every_flipped_byte_of_the_secret_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path(), &IdKey::from_bytes([9; IdKey::BYTES])).unwrap();
+        let path = dir.path().join(SECRET_FILE_NAME);
+        let bytes = fs::read(&path).unwrap();
+        for index in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[index] ^= 0x10;
+            fs::write(&path, &damaged).unwrap();
+            assert!(
+                matches!(load(dir.path()), Err(LogError::Corrupt { .. })),
+                "byte {index}"
+            );
+        }
+        fs::write(&path, &bytes[..10]).unwrap();
+        assert!(matches!(load(dir.path()), Err(LogError::Corrupt { .. })));
+    }
+}

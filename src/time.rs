@@ -151,3 +151,46 @@ impl fmt::Display for Timestamp {
         formatter.write_str(&self.to_rfc3339())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_converted_to_utc() {
+        let east = Timestamp::parse_rfc3339("2025-03-01T12:00:00+05:30").unwrap();
+        let utc = Timestamp::parse_rfc3339("2025-03-01T06:30:00Z").unwrap();
+        assert_eq!(east, utc);
+    }
+
+    #[test]
+    fn times_outside_the_click_id_range_are_refused() {
+        assert_eq!(
+            Timestamp::parse_rfc3339("1969-12-31T23:59:59Z"),
+            Err(TimeError::OutOfRange { found: -1 })
+        );
+        assert!(Timestamp::parse_rfc3339("2106-02-07T06:28:15Z").is_ok());
+        assert!(Timestamp::parse_rfc3339("2106-02-07T06:28:16Z").is_err());
+    }
+
+    #[test]
+    fn day_boundaries_fall_on_utc_midnight() {
+        let midnight = Timestamp::parse_rfc3339("2021-03-03T00:00:00Z").unwrap();
+        assert_eq!(
+            midnight.day(),
+            Timestamp::from_unix(midnight.unix() + 86_399).day()
+        );
+        assert_eq!(
+            midnight.day(),
+            Timestamp::from_unix(midnight.unix() - 1).day() + 1
+        );
+    }
+
+    #[test]
+    fn adding_seconds_saturates_at_the_end_of_the_range() {
+        assert_eq!(
+            Timestamp::from_unix(u32::MAX - 1).plus_seconds(5).unix(),
+            u32::MAX
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Proves that a rejected or replayed postback writes nothing: not a byte of log, not a
+//! claim, not an order id. Each kind of refusal is tried against the same ledger, and
+//! the log's size and the ledger's counts are compared before and after.
+
+use clickledger::{ClickId, ClickKind, Ledger, Options, Outcome, ProgramSettings, Timestamp};
+
+const CLICKED: u32 = 1_740_823_200;
+const DAY: u32 = 86_400;
+
+fn query(key: &str, order: &str, amount: &str, cids: &str) -> String {
+    format!("key={key}&id={order}&amount={amount}&currency=EUR&cids={cids}")
+}
+
+#[test]
+fn no_rejection_and_no_replay_writes_to_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+    let p1 = ledger
+        .register_program_with_key(ProgramSettings::new("p1"), "pk1")
+        .unwrap();
+    let p2 = ledger
+        .register_program_with_key(ProgramSettings::new("p2"), "pk2")
+        .unwrap();
+    let at = Timestamp::from_unix(CLICKED);
+    let click = |program| {
+        ledger
+            .record_click(program, "a7", ClickKind::Click, at)
+            .unwrap()
+    };
+    let (claimed, fresh, other) = (click(p1), click(p1), click(p2));
+    let forty_days_earlier = Timestamp::from_unix(CLICKED - 40 * DAY);
+    let old = ledger
+        .record_click(p1, "a7", ClickKind::Click, forty_days_earlier)
+        .unwrap();
+    let now = at.plus_seconds(3600);
+    let first = ledger
+        .convert_query(&query("pk1", "A1", "10.00", &claimed.to_string()), now)
+        .unwrap();
+    assert!(matches!(first, Outcome::Accepted(_)));
+    ledger.sync().unwrap();
+
+    let mut forged = *claimed.as_bytes();
+    forged[11] ^= 1;
+    let forged = ClickId::from_bytes(forged);
+    let future = ledger
+        .record_click(p1, "a7", ClickKind::Click, at.plus_seconds(7200))
+        .unwrap();
+    // Stats include the log's size, buffered bytes too.
+    let before = ledger.stats();
+    let refused = [
+        (
+            "bad key",
+            query("nobody", "B1", "10.00", &fresh.to_string()),
+            "bad_key",
+        ),
+        (
+            "parse error",
+            query("pk1", "B2", "10,00", &fresh.to_string()),
+            "invalid:amount",
+        ),
+        (
+            "missing amount",
+            format!("key=pk1&id=B3&currency=EUR&cids={fresh}"),
+            "missing:amount",
+        ),
+        (
+            "already claimed",
+            query("pk1", "B4", "10.00", &claimed.to_string()),
+            "already_claimed",
+        ),
+        (
+            "forged",
+            query("pk1", "B5", "10.00", &forged.to_string()),
+            "unknown_click",
+        ),
+        (
+            "other program",
+            query("pk1", "B6", "10.00", &other.to_string()),
+            "wrong_program",
+        ),
+        (
+            "expired",
+            query("pk1", "B7", "10.00", &old.to_string()),
+            "click_expired",
+        ),
+        (
+            "from the future",
+            query("pk1", "B8", "10.00", &future.to_string()),
+            "click_in_future",
+        ),
+        (
+            "conflicting retry",
+            query("pk1", "A1", "11.00", &claimed.to_string()),
+            "conflicting_retry",
+        ),
+    ];
+    for (what, postback, reason) in refused {
+        match ledger.convert_query(&postback, now).unwrap() {
+            Outcome::Rejected(rejection) => assert_eq!(rejection.reason.code(), reason, "{what}"),
+            other => panic!("{what}: expected a rejection, got {}", other.status()),
+        }
+        assert_eq!(ledger.stats(), before, "{what} wrote something");
+    }
+    let retry = ledger
+        .convert_query(&query("pk1", "A1", "10.0", &claimed.to_string()), now)
+        .unwrap();
+    assert!(matches!(retry, Outcome::Replayed(_)));
+    assert_eq!(ledger.stats(), before, "a replay wrote something");
+    assert!(!ledger.click(&fresh).unwrap().claimed);
+}
