@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clickledger::{Ledger, Options};
 
+use crate::datadir::DirLock;
 use crate::drive::{self, Workload};
 use crate::error::CliError;
 use crate::progress;
@@ -19,6 +20,8 @@ pub(crate) struct Run<'run> {
     pub source: String,
     /// The data directory, already prepared for a new ledger.
     pub data_dir: &'run Path,
+    /// The directory's lock, when preparing it took one: held until the ledger opens.
+    pub dir_lock: Option<DirLock>,
     /// When reading or generating the workload started.
     pub load_started: Instant,
 }
@@ -30,6 +33,7 @@ pub(crate) fn record(workload: &Workload, run: Run<'_>) -> Result<Summary, CliEr
     let load_ms = elapsed_ms(run.load_started);
 
     let started = Instant::now();
+    drop(run.dir_lock);
     let ledger = Ledger::open(run.data_dir, Options::default())?;
     let programs = drive::register_programs(&ledger, workload)?;
     let open_ms = elapsed_ms(started);
