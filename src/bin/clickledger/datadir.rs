@@ -27,8 +27,8 @@ pub(crate) const ORIGIN_FILE: &str = "cli-origin.txt";
 const SIMULATE_ORIGIN: &str = "clickledger simulate";
 
 /// The log's marker of its last segment, beside the segments in `log/`.
-// TODO: use the library's constant for this name once the change that adds the marker
-// lands on main; until then this copy must match its spelling.
+// TODO: use `clickledger::log::segment::MARKER_FILE_NAME` once this branch takes in
+// main's commit 541f0de, which adds it; until then this copy must match its spelling.
 const LAST_SEGMENT_FILE_NAME: &str = "last-segment";
 
 /// Why a data directory cannot be used.
@@ -227,8 +227,13 @@ fn remove_ledger(dir: &Path) -> Result<DirLock, DataDirError> {
     let entries = ledger_entries(dir)?;
     tracing::info!(dir = %dir.display(), "replacing the ledger of an earlier simulate");
 
-    // The log first: a directory with a secret but no log opens as a new ledger, whereas
-    // a log without its secret does not open at all.
+    // The secret first, the reverse of the order a ledger creates its files in
+    // (docs/FORMAT.md): a removal cut short leaves a log without its secret, which refuses
+    // to open, never a secret that a new log would reuse. Running simulate again finishes.
+    if entries.secret {
+        let path = dir.join(SECRET_FILE_NAME);
+        fs::remove_file(&path).map_err(io_error("remove", &path))?;
+    }
     let log_dir = dir.join(LOG_DIR_NAME);
     for path in &entries.log_files {
         fs::remove_file(path).map_err(io_error("remove", path))?;
@@ -236,10 +241,6 @@ fn remove_ledger(dir: &Path) -> Result<DirLock, DataDirError> {
     if entries.log_dir {
         // Not `remove_dir_all`: a file that appeared since the listing stops the removal.
         fs::remove_dir(&log_dir).map_err(io_error("remove", &log_dir))?;
-    }
-    if entries.secret {
-        let path = dir.join(SECRET_FILE_NAME);
-        fs::remove_file(&path).map_err(io_error("remove", &path))?;
     }
     // The lock file stays: removing it while we hold its lock would let another process
     // create a new one and lock that, and remove files beside us.
