@@ -1,10 +1,10 @@
 //! The TalkingData sample replays to exact counts, and a reopened ledger still holds them.
 //!
 //! This runs the `clickledger` binary as a user would: `replay talkingdata` on the shared
-//! 100,000-row sample into a new directory, then `stats` on that directory. Every one of
-//! the sample's 227 downloads is posted back once (accepted), again (replayed), as a new
-//! order on the same click (already_claimed) and with a forged ID (unknown_click); no
-//! other answer may appear. Reopening must find the same 100,000 clicks and 227
+//! 100,000-row sample (`<crate>/../shared/data/talkingdata/train_sample.csv`) into a new
+//! directory, then `stats` on that directory. Every one of the sample's 227 downloads is
+//! posted back once (accepted), again (replayed), as a new order on the same click
+//! (already_claimed) and with a forged ID (unknown_click); no other answer may appear. Reopening must find the same 100,000 clicks and 227
 //! conversions, which proves they reached the log and are read back from it.
 
 use std::path::{Path, PathBuf};
@@ -15,8 +15,17 @@ use serde_json::Value;
 const SAMPLE_CLICKS: u64 = 100_000;
 const SAMPLE_CONVERSIONS: u64 = 227;
 
+/// The shared sample, or a failure that says where it was looked for and why.
 fn sample_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/talkingdata/train_sample.csv")
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/talkingdata/train_sample.csv");
+    assert!(
+        path.is_file(),
+        "the TalkingData sample is not at {}. This test needs the team's shared/ directory \
+         beside the checkout (shared/data/talkingdata/train_sample.csv; CI always has it).",
+        path.display()
+    );
+    path
 }
 
 fn clickledger(arguments: &[&str]) -> Output {
@@ -116,13 +125,9 @@ fn table_output_shows_the_counts_and_a_passed_check() {
 fn replay_refuses_a_directory_that_is_not_empty_and_leaves_it_alone() {
     let scratch = tempfile::tempdir().unwrap();
     std::fs::write(scratch.path().join("keep.txt"), b"mine").unwrap();
+    // The directory is checked before the input is opened: the input need not exist.
     let output = Command::new(env!("CARGO_BIN_EXE_clickledger"))
-        .args([
-            "replay",
-            "talkingdata",
-            sample_path().to_str().unwrap(),
-            "--data",
-        ])
+        .args(["replay", "talkingdata", "never-read.csv", "--data"])
         .arg(scratch.path())
         .output()
         .unwrap();

@@ -6,14 +6,18 @@
 //!   from its input, and mixing it into an existing one would make its counts meaningless.
 //! - `simulate` does the same, except that it replaces a ledger an earlier `simulate`
 //!   wrote: running the README's command twice works, and gives the same result again.
-//!   It knows such a directory by the [`ORIGIN_FILE`] it leaves there.
+//!   It knows such a directory by the [`ORIGIN_FILE`] it leaves there, and replaces it
+//!   only when the directory holds nothing but that ledger's files (anything else may be
+//!   the user's) and no process has the ledger open (deleting a live log corrupts it).
 //! - `stats` reads only a directory that holds a ledger's log: opening would create one.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use clickledger::ledger::LOCK_FILE_NAME;
 use clickledger::log::segment::LOG_DIR_NAME;
+use clickledger::secret::SECRET_FILE_NAME;
 
 /// Written into every data directory the tool creates a ledger in: the command line that
 /// made it, one line. The engine ignores files it does not own.
@@ -21,6 +25,11 @@ pub(crate) const ORIGIN_FILE: &str = "cli-origin.txt";
 
 /// The start of [`ORIGIN_FILE`] for a ledger `simulate` may replace.
 const SIMULATE_ORIGIN: &str = "clickledger simulate";
+
+/// The log's marker of its last segment, beside the segments in `log/`.
+// TODO: use `clickledger::log::segment::MARKER_FILE_NAME` once this branch takes in
+// main's commit 541f0de, which adds it; until then this copy must match its spelling.
+const LAST_SEGMENT_FILE_NAME: &str = "last-segment";
 
 /// Why a data directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +47,32 @@ pub(crate) enum DataDirError {
         holds: String,
         /// The command that refused it.
         command: &'static str,
+    },
+    /// A ledger `simulate` would replace shares its directory with something else, which
+    /// replacing would delete.
+    #[error(
+        "data directory {} holds {}, which is not part of the ledger an earlier simulate \
+         wrote there; simulate replaces only a directory that holds nothing else: pass \
+         --data with a new or empty directory",
+        dir.display(),
+        entry.display()
+    )]
+    ForeignEntry {
+        /// The directory.
+        dir: PathBuf,
+        /// The first entry, in name order, that neither a ledger nor this tool wrote;
+        /// relative to `dir`.
+        entry: PathBuf,
+    },
+    /// Another process holds the directory's lock: it has the ledger open.
+    #[error(
+        "the ledger in {} is in use by another process; wait for it to finish, or pass \
+         --data with another directory",
+        dir.display()
+    )]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
     },
     /// The path exists but is a file.
     #[error("data directory {} is not a directory", dir.display())]
@@ -79,7 +114,8 @@ fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> D
 }
 
 /// Refuses a `dir` that [`prepare_new`] would refuse, without changing anything: lets a
-/// command fail before it spends time reading its input.
+/// command fail before it spends time reading its input. Whether another process has the
+/// ledger open is left to [`prepare_new`], which must hold the lock while it removes.
 pub(crate) fn check_new(
     dir: &Path,
     command: &'static str,
@@ -92,7 +128,7 @@ pub(crate) fn check_new(
         .as_deref()
         .is_some_and(|line| line.starts_with(SIMULATE_ORIGIN));
     if replace_simulation && simulated {
-        return Ok(());
+        return ledger_entries(dir).map(drop);
     }
     let holds = match previous {
         Some(line) => format!("it holds a ledger written by `{line}`"),
@@ -105,28 +141,41 @@ pub(crate) fn check_new(
     })
 }
 
+/// The lock of a data directory whose ledger is being replaced: while it lives, no
+/// ledger can open the directory. Drop it just before `Ledger::open`, which takes the
+/// same lock.
+#[derive(Debug)]
+#[must_use = "the directory is unlocked when this is dropped"]
+pub(crate) struct DirLock {
+    _file: File,
+}
+
 /// Makes `dir` ready for a new ledger written by `origin` (the command line), or refuses
 /// as [`check_new`] does.
 ///
 /// With `replace_simulation`, a directory holding a ledger an earlier `simulate` wrote is
-/// emptied first; its own entries are removed, so a symbolic link to it stays a link.
+/// replaced: under the directory's lock, which is returned, the ledger's files are
+/// removed (its own entries, so a symbolic link to it stays a link). Refused, with
+/// nothing removed, when another process holds the lock or the directory holds anything
+/// else.
 pub(crate) fn prepare_new(
     dir: &Path,
     origin: &str,
     command: &'static str,
     replace_simulation: bool,
-) -> Result<(), DataDirError> {
+) -> Result<Option<DirLock>, DataDirError> {
     check_new(dir, command, replace_simulation)?;
-    match state(dir)? {
-        State::Missing => fs::create_dir_all(dir).map_err(io_error("create", dir))?,
-        State::Empty => {}
-        State::Holds(_) => {
-            tracing::info!(dir = %dir.display(), "replacing the ledger of an earlier simulate");
-            empty(dir)?;
+    let lock = match state(dir)? {
+        State::Missing => {
+            fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+            None
         }
-    }
+        State::Empty => None,
+        State::Holds(_) => Some(remove_ledger(dir)?),
+    };
     let path = dir.join(ORIGIN_FILE);
-    fs::write(&path, format!("{origin}\n")).map_err(io_error("write", &path))
+    fs::write(&path, format!("{origin}\n")).map_err(io_error("write", &path))?;
+    Ok(lock)
 }
 
 /// Checks that `dir` holds a ledger to read: its log directory is there (see
@@ -170,19 +219,126 @@ fn state(dir: &Path) -> Result<State, DataDirError> {
     })))
 }
 
-fn empty(dir: &Path) -> Result<(), DataDirError> {
-    for entry in fs::read_dir(dir).map_err(io_error("list", dir))? {
-        let path = entry.map_err(io_error("list", dir))?.path();
-        let file_type = fs::symlink_metadata(&path)
-            .map_err(io_error("read", &path))?
-            .file_type();
-        if file_type.is_dir() {
-            fs::remove_dir_all(&path).map_err(io_error("remove", &path))?;
-        } else {
-            fs::remove_file(&path).map_err(io_error("remove", &path))?;
+/// Takes the lock of the ledger in `dir`, then removes the ledger's files, keeping the
+/// [`ORIGIN_FILE`] (overwritten next) and the lock file (see below).
+fn remove_ledger(dir: &Path) -> Result<DirLock, DataDirError> {
+    let lock = lock(dir)?;
+    // Listed again under the lock: what `check_new` saw may have changed since.
+    let entries = ledger_entries(dir)?;
+    tracing::info!(dir = %dir.display(), "replacing the ledger of an earlier simulate");
+
+    // The secret first, the reverse of the order a ledger creates its files in
+    // (docs/FORMAT.md): a removal cut short leaves a log without its secret, which refuses
+    // to open, never a secret that a new log would reuse. Running simulate again finishes.
+    if entries.secret {
+        let path = dir.join(SECRET_FILE_NAME);
+        fs::remove_file(&path).map_err(io_error("remove", &path))?;
+    }
+    let log_dir = dir.join(LOG_DIR_NAME);
+    for path in &entries.log_files {
+        fs::remove_file(path).map_err(io_error("remove", path))?;
+    }
+    if entries.log_dir {
+        // Not `remove_dir_all`: a file that appeared since the listing stops the removal.
+        fs::remove_dir(&log_dir).map_err(io_error("remove", &log_dir))?;
+    }
+    // The lock file stays: removing it while we hold its lock would let another process
+    // create a new one and lock that, and remove files beside us.
+    Ok(lock)
+}
+
+/// Takes the advisory lock `Ledger::open` takes, on the same file, or refuses when another
+/// process holds it.
+fn lock(dir: &Path) -> Result<DirLock, DataDirError> {
+    let path = dir.join(LOCK_FILE_NAME);
+    let file = File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_error("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirLock { _file: file }),
+        Err(fs::TryLockError::WouldBlock) => Err(DataDirError::InUse {
+            dir: dir.to_owned(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(io_error("lock", &path)(source)),
+    }
+}
+
+/// What a ledger directory holds, when it holds nothing else.
+#[derive(Debug, Default)]
+struct LedgerEntries {
+    /// `log/` is there.
+    log_dir: bool,
+    /// The segments and the last-segment marker in `log/`.
+    log_files: Vec<PathBuf>,
+    /// The secret is there.
+    secret: bool,
+}
+
+/// Lists the ledger's entries in `dir`, or names the first entry (in name order) that
+/// neither a ledger nor this tool writes: only regular files and a real `log/` directory
+/// count, so a symbolic link is never followed into someone else's files.
+fn ledger_entries(dir: &Path) -> Result<LedgerEntries, DataDirError> {
+    let mut entries = LedgerEntries::default();
+    for (name, file_type) in sorted_entries(dir)? {
+        let is_file = file_type.is_file();
+        match name.to_str() {
+            Some(LOG_DIR_NAME) if file_type.is_dir() => {
+                entries.log_dir = true;
+                entries.log_files = log_files(dir)?;
+            }
+            Some(SECRET_FILE_NAME) if is_file => entries.secret = true,
+            Some(LOCK_FILE_NAME | ORIGIN_FILE) if is_file => {}
+            _ => return Err(foreign(dir, PathBuf::from(name))),
         }
     }
-    Ok(())
+    Ok(entries)
+}
+
+/// The paths of the files in `dir/log/`, or the first that is not a segment or the
+/// last-segment marker.
+fn log_files(dir: &Path) -> Result<Vec<PathBuf>, DataDirError> {
+    let log_dir = dir.join(LOG_DIR_NAME);
+    let mut files = Vec::new();
+    for (name, file_type) in sorted_entries(&log_dir)? {
+        let ours = name
+            .to_str()
+            .is_some_and(|name| name == LAST_SEGMENT_FILE_NAME || is_segment_name(name));
+        if !(ours && file_type.is_file()) {
+            return Err(foreign(dir, Path::new(LOG_DIR_NAME).join(name)));
+        }
+        files.push(log_dir.join(name));
+    }
+    Ok(files)
+}
+
+/// True for the names the log gives its segments: `segment-00000001.log`.
+fn is_segment_name(name: &str) -> bool {
+    name.strip_prefix("segment-")
+        .and_then(|rest| rest.strip_suffix(".log"))
+        .is_some_and(|digits| digits.len() == 8 && digits.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
+/// The entries of `dir` with their types (not following links), sorted by name so that
+/// an error names the same entry every time.
+fn sorted_entries(dir: &Path) -> Result<Vec<(std::ffi::OsString, fs::FileType)>, DataDirError> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error("list", dir))? {
+        let entry = entry.map_err(io_error("list", dir))?;
+        let file_type = entry.file_type().map_err(io_error("read", &entry.path()))?;
+        entries.push((entry.file_name(), file_type));
+    }
+    entries.sort_by(|(first, _), (second, _)| first.cmp(second));
+    Ok(entries)
+}
+
+fn foreign(dir: &Path, entry: PathBuf) -> DataDirError {
+    DataDirError::ForeignEntry {
+        dir: dir.to_owned(),
+        entry,
+    }
 }
 
 #[cfg(test)]
@@ -200,14 +356,111 @@ mod tests {
         assert_eq!(require_existing(&dir).unwrap().as_deref(), Some(SIMULATE));
     }
 
+    /// Writes the files a ledger and the tool leave in `dir`, as an earlier simulate did.
+    fn earlier_simulation(dir: &Path) {
+        prepare_new(dir, SIMULATE, "simulate", true).unwrap();
+        fs::create_dir(dir.join(LOG_DIR_NAME)).unwrap();
+        for name in [
+            "segment-00000001.log",
+            "segment-00000002.log",
+            "last-segment",
+        ] {
+            fs::write(dir.join(LOG_DIR_NAME).join(name), b"log").unwrap();
+        }
+        fs::write(dir.join(SECRET_FILE_NAME), b"secret").unwrap();
+        fs::write(dir.join(LOCK_FILE_NAME), b"").unwrap();
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
-    fn simulate_replaces_an_earlier_simulation() {
+    fn simulate_replaces_an_earlier_simulation_keeping_only_origin_and_lock() {
+        let scratch = tempfile::tempdir().unwrap();
+        earlier_simulation(scratch.path());
+        let lock = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap();
+        assert!(
+            lock.is_some(),
+            "the directory stays locked until the ledger opens"
+        );
+        assert_eq!(names_in(scratch.path()), [ORIGIN_FILE, LOCK_FILE_NAME]);
+    }
+
+    #[test]
+    fn simulate_refuses_a_foreign_entry_beside_its_ledger_and_removes_nothing() {
+        let scratch = tempfile::tempdir().unwrap();
+        earlier_simulation(scratch.path());
+        fs::write(scratch.path().join("notes.txt"), b"mine").unwrap();
+        let before = names_in(scratch.path());
+        let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
+        assert!(
+            matches!(&error, DataDirError::ForeignEntry { entry, .. } if entry == Path::new("notes.txt")),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("new or empty directory"),
+            "{error}"
+        );
+        assert_eq!(names_in(scratch.path()), before);
+        assert_eq!(names_in(&scratch.path().join(LOG_DIR_NAME)).len(), 3);
+    }
+
+    #[test]
+    fn simulate_refuses_a_foreign_file_in_the_log_directory() {
+        let scratch = tempfile::tempdir().unwrap();
+        earlier_simulation(scratch.path());
+        let log_dir = scratch.path().join(LOG_DIR_NAME);
+        for foreign in ["keep.txt", "segment-1.log", "segment-00000003.log.bak"] {
+            fs::write(log_dir.join(foreign), b"mine").unwrap();
+            let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains(&format!("log/{foreign}")), "{message}");
+            fs::remove_file(log_dir.join(foreign)).unwrap();
+        }
+        fs::create_dir(log_dir.join("segment-00000009.log")).unwrap();
+        let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
+        assert!(
+            matches!(error, DataDirError::ForeignEntry { .. }),
+            "a directory is not a segment"
+        );
+        assert!(log_dir.join("segment-00000001.log").exists());
+    }
+
+    #[test]
+    fn simulate_refuses_a_ledger_that_is_open() {
         let scratch = tempfile::tempdir().unwrap();
         prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap();
-        fs::create_dir(scratch.path().join("segments")).unwrap();
-        fs::write(scratch.path().join("segments/0"), b"log").unwrap();
-        prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap();
-        assert!(!scratch.path().join("segments").exists());
+        let ledger = clickledger::Ledger::open(scratch.path(), Default::default()).unwrap();
+        let before = names_in(scratch.path());
+        let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
+        assert!(matches!(error, DataDirError::InUse { .. }), "{error}");
+        assert!(
+            error.to_string().contains("is in use by another process"),
+            "{error}"
+        );
+        assert_eq!(names_in(scratch.path()), before);
+        drop(ledger);
+        prepare_new(scratch.path(), SIMULATE, "simulate", true).expect("released on close");
+    }
+
+    #[test]
+    fn replacing_holds_the_lock_a_ledger_takes_at_open() {
+        let scratch = tempfile::tempdir().unwrap();
+        earlier_simulation(scratch.path());
+        let lock = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap();
+        let refused = clickledger::Ledger::open(scratch.path(), Default::default());
+        assert!(matches!(
+            refused,
+            Err(clickledger::LedgerError::Locked { .. })
+        ));
+        drop(lock);
+        clickledger::Ledger::open(scratch.path(), Default::default()).unwrap();
     }
 
     #[test]

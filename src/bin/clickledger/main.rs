@@ -59,8 +59,9 @@ enum Command {
     /// the same workload. Conversions are probed as by `replay`.
     ///
     /// The ledger is written to a new or empty --data directory. A directory holding the
-    /// ledger of an earlier `simulate` is replaced, so running the command again gives the
-    /// same result again; any other non-empty directory is refused.
+    /// ledger of an earlier `simulate` and nothing else is replaced, so running the command
+    /// again gives the same result again, unless another process has that ledger open; any
+    /// other non-empty directory is refused.
     Simulate(SimulateArgs),
     /// Reopen a ledger and show what it holds.
     ///

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clickledger::{Ledger, Options};
 
+use crate::datadir::DirLock;
 use crate::drive::{self, Workload};
 use crate::error::CliError;
 use crate::progress;
@@ -19,6 +20,8 @@ pub(crate) struct Run<'run> {
     pub source: String,
     /// The data directory, already prepared for a new ledger.
     pub data_dir: &'run Path,
+    /// The directory's lock, when preparing it took one: held until the ledger opens.
+    pub dir_lock: Option<DirLock>,
     /// When reading or generating the workload started.
     pub load_started: Instant,
 }
@@ -30,6 +33,7 @@ pub(crate) fn record(workload: &Workload, run: Run<'_>) -> Result<Summary, CliEr
     let load_ms = elapsed_ms(run.load_started);
 
     let started = Instant::now();
+    drop(run.dir_lock);
     let ledger = Ledger::open(run.data_dir, Options::default())?;
     let programs = drive::register_programs(&ledger, workload)?;
     let open_ms = elapsed_ms(started);
@@ -54,7 +58,9 @@ pub(crate) fn record(workload: &Workload, run: Run<'_>) -> Result<Summary, CliEr
         source: run.source,
         data_dir: run.data_dir.display().to_string(),
         programs: programs.len() as u64,
-        partners: workload.partners.len() as u64,
+        // The ledger's count, not the workload's names: a generated workload names 161
+        // partners, and a small run gives clicks to fewer of them.
+        partners: ledger.stats().partners,
         conversions_expected,
         check: Check::of(&tally, clicks, conversions_expected),
         timings: Timings::new(load_ms, open_ms, drive_ms, sync_ms, operations),
@@ -65,4 +71,38 @@ pub(crate) fn record(workload: &Workload, run: Run<'_>) -> Result<Summary, CliEr
 /// Milliseconds since `started`.
 pub(crate) fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use clickledger::Timestamp;
+
+    use super::*;
+    use crate::drive::Click;
+
+    #[test]
+    fn summary_counts_the_partners_that_got_clicks_not_those_named() {
+        let scratch = tempfile::tempdir().unwrap();
+        let click = |partner| Click {
+            at: Timestamp::from_unix(1_510_000_000),
+            program: 0,
+            partner,
+            converts_at: None,
+        };
+        let workload = Workload {
+            programs: vec!["app-1".into()],
+            partners: vec!["ch-1".into(), "ch-2".into(), "ch-3".into()],
+            clicks: vec![click(2), click(2)],
+            order_prefix: "t",
+        };
+        let run = Run {
+            command: "simulate",
+            source: "test".into(),
+            data_dir: scratch.path(),
+            dir_lock: None,
+            load_started: Instant::now(),
+        };
+        let summary = record(&workload, run).unwrap();
+        assert_eq!((summary.programs, summary.partners), (1, 1));
+    }
 }

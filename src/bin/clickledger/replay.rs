@@ -32,7 +32,7 @@ pub(crate) fn talkingdata(file: &Path, data_dir: &Path) -> Result<Summary, CliEr
     );
 
     let origin = format!("clickledger {COMMAND} {}", file.display());
-    datadir::prepare_new(data_dir, &origin, "replay", false)?;
+    let dir_lock = datadir::prepare_new(data_dir, &origin, "replay", false)?;
     let source = file.display().to_string();
     record::record(
         &workload,
@@ -40,6 +40,7 @@ pub(crate) fn talkingdata(file: &Path, data_dir: &Path) -> Result<Summary, CliEr
             command: COMMAND,
             source,
             data_dir,
+            dir_lock,
             load_started,
         },
     )

@@ -19,7 +19,7 @@ pub(crate) struct Summary {
     pub data_dir: String,
     /// Programs registered.
     pub programs: u64,
-    /// Distinct partners in the input.
+    /// Partners that got clicks: the ledger's count after the run.
     pub partners: u64,
     /// Rows of the input that convert: the number of conversions a correct ledger accepts.
     pub conversions_expected: u64,

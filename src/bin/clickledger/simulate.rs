@@ -15,7 +15,7 @@ use crate::report::Summary;
 pub(crate) fn simulate(clicks: u32, seed: u64, data_dir: &Path) -> Result<Summary, CliError> {
     let source = format!("generated: --clicks {clicks} --seed {seed}");
     let origin = format!("clickledger simulate --clicks {clicks} --seed {seed}");
-    datadir::prepare_new(data_dir, &origin, "simulate", true)?;
+    let dir_lock = datadir::prepare_new(data_dir, &origin, "simulate", true)?;
 
     let load_started = Instant::now();
     let workload = generator::generate(clicks, seed);
@@ -31,6 +31,7 @@ pub(crate) fn simulate(clicks: u32, seed: u64, data_dir: &Path) -> Result<Summar
             command: "simulate",
             source,
             data_dir,
+            dir_lock,
             load_started,
         },
     )

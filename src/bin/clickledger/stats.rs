@@ -135,7 +135,8 @@ fn conversion_lines(programs: &[(&ProgramSettings, Vec<Conversion>)]) -> Vec<Con
 }
 
 impl LedgerReport {
-    /// The report as text for people.
+    /// The report as text for people: the counts, then conversions per program and the
+    /// conversions listed, or one line when there are none.
     pub fn text(&self) -> String {
         let mut out = format!("ledger in {}\n", self.data_dir);
         if let Some(origin) = &self.origin {
@@ -159,6 +160,11 @@ impl LedgerReport {
             ("slot table bytes", self.stats.slot_table_bytes),
         ] {
             let _ = writeln!(out, "  {what:<18}{:>14}", thousands(count));
+        }
+        if self.stats.conversions == 0 {
+            // Both tables below would be headers alone.
+            out.push_str("\n  no conversions\n");
+            return out;
         }
         out.push_str(&self.programs_text());
         out.push_str(&self.conversions_text());
@@ -215,5 +221,31 @@ impl LedgerReport {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clickledger::{ClickKind, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn a_ledger_without_conversions_says_so_instead_of_printing_empty_tables() {
+        let scratch = tempfile::tempdir().unwrap();
+        {
+            let ledger = Ledger::open(scratch.path(), Options::default()).unwrap();
+            let program = ledger
+                .register_program(ProgramSettings::new("shoes"))
+                .unwrap();
+            let at = Timestamp::from_unix(1_510_000_000);
+            ledger
+                .record_click(program.id, "ch-1", ClickKind::Click, at)
+                .unwrap();
+            ledger.sync().unwrap();
+        }
+        let text = gather(scratch.path(), false).unwrap().text();
+        assert!(text.ends_with("\n\n  no conversions\n"), "{text}");
+        assert!(!text.contains("claimed IDs\n"), "no table header: {text}");
     }
 }

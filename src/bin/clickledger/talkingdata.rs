@@ -35,6 +35,11 @@ const COLUMNS: [&str; 5] = [
 /// What a time looks like in the file, for error messages.
 const TIME_EXPECTED: &str = "YYYY-MM-DD HH:MM:SS";
 
+/// What an error shows of the text it found, at most: enough to recognize a value or a
+/// header line, short enough that a binary file (whose "header" is kilobytes of bytes up
+/// to its first newline) still gives a one-line error.
+const FOUND_SHOWN_CHARS_MAX: usize = 60;
+
 /// Why a file cannot be replayed. Lines are 1-based and count the header.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TalkingDataError {
@@ -46,7 +51,7 @@ pub(crate) enum TalkingDataError {
     MissingColumn {
         /// The column's name.
         column: &'static str,
-        /// The header as read.
+        /// The header's names as matched, joined by commas, as [`shown`].
         found: String,
     },
     /// A required column appears twice in the header.
@@ -66,7 +71,7 @@ pub(crate) enum TalkingDataError {
         found: u64,
     },
     /// A field's value is not what its column holds.
-    #[error("line {line}, column {column}: expected {expected}, found {found:?}")]
+    #[error("line {line}, column {column}: expected {expected}, found \"{found}\"")]
     Invalid {
         /// The row's line.
         line: u64,
@@ -74,7 +79,7 @@ pub(crate) enum TalkingDataError {
         column: &'static str,
         /// What a valid value looks like.
         expected: String,
-        /// The value found.
+        /// The value found, as [`shown`].
         found: String,
     },
     /// More distinct apps or channels than a workload holds.
@@ -165,7 +170,7 @@ impl Columns {
                 .next()
                 .ok_or_else(|| TalkingDataError::MissingColumn {
                     column,
-                    found: names.join(","),
+                    found: shown(&names.join(",")),
                 })?;
             if matching.next().is_some() {
                 return Err(TalkingDataError::DuplicateColumn { column });
@@ -287,8 +292,35 @@ fn invalid(line: u64, column: &'static str, expected: &str, found: &str) -> Talk
         line,
         column,
         expected,
-        found: found.to_owned(),
+        found: shown(found),
     }
+}
+
+/// `text` as an error shows it: each character escaped as `char::escape_debug` does
+/// (`\0`, `\u{7f}`, `\"`), and cut to [`FOUND_SHOWN_CHARS_MAX`] characters ending with
+/// `…` when longer. An escape is kept whole or left out, never split.
+fn shown(text: &str) -> String {
+    let fits = text
+        .chars()
+        .map(|character| character.escape_debug().len())
+        .try_fold(0, |used, chars| {
+            Some(used + chars).filter(|&used| used <= FOUND_SHOWN_CHARS_MAX)
+        })
+        .is_some();
+    if fits {
+        return text.chars().flat_map(char::escape_debug).collect();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for escape in text.chars().map(char::escape_debug) {
+        if used + escape.len() >= FOUND_SHOWN_CHARS_MAX {
+            break;
+        }
+        used += escape.len();
+        out.extend(escape);
+    }
+    out.push('…');
+    out
 }
 
 /// Rows read so far, with apps and channels renumbered densely.
@@ -552,5 +584,55 @@ mod tests {
         let backward = read_text(&format!("{HEADER}\n{second}\n{first}\n")).unwrap();
         assert_eq!(forward.programs, backward.programs);
         assert_eq!(forward.clicks[0], backward.clicks[1]);
+    }
+
+    /// The first bytes of an executable: a long "header" of control characters and NULs
+    /// with no line end, as the first 5,000 bytes of `/bin/ls` give.
+    fn executable_start() -> Vec<u8> {
+        let mut bytes = b"\x7fELF\x02\x01\x01\0\0\0".to_vec();
+        bytes.extend((0..5_000u32).map(|n| match (n * 37 % 256) as u8 {
+            b'\n' => 0,
+            byte => byte,
+        }));
+        bytes
+    }
+
+    #[test]
+    fn binary_input_gives_a_short_one_line_error() {
+        let message = read(&executable_start()[..]).unwrap_err().to_string();
+        assert!(
+            message.starts_with("line 1: no column `app` in the header (found: \\u{7f}elf\\u{2}"),
+            "{message}"
+        );
+        assert!(message.chars().count() <= 120, "{message}");
+        assert!(message.ends_with("…)"), "{message}");
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+    }
+
+    #[test]
+    fn long_or_unprintable_values_are_shown_cut_and_escaped() {
+        let long = "9".repeat(500);
+        let message = error_text(&format!(
+            "{HEADER}\n1,{long},1,1,1,2017-11-07 00:00:00,,0\n"
+        ));
+        let shown = format!("found \"{}…\"", "9".repeat(59));
+        assert!(message.ends_with(&shown), "{message}");
+        let message = error_text(&format!(
+            "{HEADER}\n1,\u{1}\u{7},1,1,1,2017-11-07 00:00:00,,0\n"
+        ));
+        assert!(message.ends_with("found \"\\u{1}\\u{7}\""), "{message}");
+    }
+
+    #[test]
+    fn shown_text_is_at_most_sixty_characters_ending_with_an_ellipsis_when_cut() {
+        assert_eq!(shown("2017-13-01 00:00:00"), "2017-13-01 00:00:00");
+        assert_eq!(shown("a\"b\0"), "a\\\"b\\0");
+        let exact = "x".repeat(FOUND_SHOWN_CHARS_MAX);
+        assert_eq!(shown(&exact), exact);
+        let cut = shown(&"x".repeat(FOUND_SHOWN_CHARS_MAX + 1));
+        assert_eq!(cut, format!("{}…", "x".repeat(FOUND_SHOWN_CHARS_MAX - 1)));
+        // An escape is never split: `\u{7f}` is six characters, kept whole or left out.
+        let escapes = shown(&"\u{7f}".repeat(20));
+        assert_eq!(escapes, format!("{}…", "\\u{7f}".repeat(9)));
     }
 }
