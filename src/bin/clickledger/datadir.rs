@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use clickledger::ledger::LOCK_FILE_NAME;
-use clickledger::log::segment::LOG_DIR_NAME;
+use clickledger::log::segment::{LOG_DIR_NAME, MARKER_FILE_NAME};
 use clickledger::secret::SECRET_FILE_NAME;
 
 /// Written into every data directory the tool creates a ledger in: the command line that
@@ -25,11 +25,6 @@ pub(crate) const ORIGIN_FILE: &str = "cli-origin.txt";
 
 /// The start of [`ORIGIN_FILE`] for a ledger `simulate` may replace.
 const SIMULATE_ORIGIN: &str = "clickledger simulate";
-
-/// The log's marker of its last segment, beside the segments in `log/`.
-// TODO: use `clickledger::log::segment::MARKER_FILE_NAME` once this branch takes in
-// main's commit 541f0de, which adds it; until then this copy must match its spelling.
-const LAST_SEGMENT_FILE_NAME: &str = "last-segment";
 
 /// Why a data directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -305,7 +300,7 @@ fn log_files(dir: &Path) -> Result<Vec<PathBuf>, DataDirError> {
     for (name, file_type) in sorted_entries(&log_dir)? {
         let ours = name
             .to_str()
-            .is_some_and(|name| name == LAST_SEGMENT_FILE_NAME || is_segment_name(name));
+            .is_some_and(|name| name == MARKER_FILE_NAME || is_segment_name(name));
         if !(ours && file_type.is_file()) {
             return Err(foreign(dir, Path::new(LOG_DIR_NAME).join(name)));
         }
