@@ -26,6 +26,12 @@ pub enum LedgerError {
         /// Where the secret should be.
         path: std::path::PathBuf,
     },
+    /// A read-only open found no ledger in the directory.
+    #[error("no ledger in {dir}")]
+    NoLedger {
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
     /// No program has this number.
     #[error("no program {program:?} in this ledger")]
     UnknownProgram {

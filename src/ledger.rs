@@ -59,6 +59,11 @@ pub struct Options {
     pub clock_tolerance_seconds: u32,
     /// A log segment is closed and a new one started past this size.
     pub segment_bytes_max: u64,
+    /// Open an existing ledger to read it without changing anything on disk: a torn
+    /// tail is reported but not cut, nothing is created, and every write (a click, a
+    /// program, an accepted conversion) fails with `LogError::ReadOnly`. Readers share
+    /// the directory with each other, not with a writer.
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -67,6 +72,7 @@ impl Default for Options {
             shard: 0,
             clock_tolerance_seconds: CLOCK_TOLERANCE_SECONDS_DEFAULT,
             segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT,
+            read_only: false,
         }
     }
 }
@@ -174,7 +180,8 @@ pub struct Ledger {
     recovery: RecoveryReport,
     /// Held open for the ledger's life: its advisory lock keeps a second ledger, in this
     /// process or another, from writing the same log. The OS releases it if we die.
-    _lock: std::fs::File,
+    /// `None` only for a read-only open of a directory without a lock file.
+    _lock: Option<std::fs::File>,
 }
 
 impl Ledger {
@@ -191,9 +198,11 @@ impl Ledger {
     /// ```
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger, LedgerError> {
         let dir = dir.as_ref().to_owned();
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| log::LogError::io("create", &dir, source))?;
-        let lock = lock_dir(&dir)?;
+        if !options.read_only {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| log::LogError::io("create", &dir, source))?;
+        }
+        let lock = lock_dir(&dir, options.read_only)?;
         let stored_key = secret::load(&dir)?;
         let existing = stored_key.is_some();
         let log_dir = dir.join(log::segment::LOG_DIR_NAME);
@@ -202,15 +211,22 @@ impl Ledger {
                 path: dir.join(secret::SECRET_FILE_NAME),
             });
         }
+        if !existing && options.read_only {
+            return Err(LedgerError::NoLedger { dir });
+        }
         let id_key = match stored_key {
             Some(key) => key,
             None => secret::generate(&dir)?,
         };
         let mut state = ReplayState::new(id_key.clone(), options.shard);
-        let (log, recovery) =
-            log::replay(&dir, options.segment_bytes_max, existing, &mut |record| {
-                state.apply(record)
-            })?;
+        let mut apply = |record| state.apply(record);
+        let (log, recovery) = log::replay(
+            &dir,
+            options.segment_bytes_max,
+            existing,
+            options.read_only,
+            &mut apply,
+        )?;
         if !existing {
             // Stored last, once the log exists: a secret always comes with a log.
             secret::store(&dir, &id_key)?;
@@ -749,13 +765,28 @@ impl Counters {
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE_NAME: &str = "lock";
 
-/// Takes the directory's advisory lock, or says who holds it.
-fn lock_dir(dir: &Path) -> Result<std::fs::File, LedgerError> {
+/// Takes the directory's advisory lock, exclusive to write, shared to read, or says who
+/// holds it. A read-only open of a directory without a lock file takes none: no writer
+/// ever opened it, and a read-only file system could not hold a new one.
+fn lock_dir(dir: &Path, read_only: bool) -> Result<Option<std::fs::File>, LedgerError> {
     let path = dir.join(LOCK_FILE_NAME);
-    let file = std::fs::File::create(&path)
-        .map_err(|source| log::LogError::io("create", &path, source))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
+    let opened = if read_only {
+        std::fs::File::open(&path)
+    } else {
+        std::fs::File::create(&path)
+    };
+    let file = match opened {
+        Ok(file) => file,
+        Err(error) if read_only && error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(log::LogError::io("open", &path, source).into()),
+    };
+    let locked = if read_only {
+        file.try_lock_shared()
+    } else {
+        file.try_lock()
+    };
+    match locked {
+        Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked {
             dir: dir.to_owned(),
         }),

@@ -32,8 +32,10 @@ pub struct TornTail {
     pub segment: PathBuf,
     /// Where the damage started (bytes from the start of the file).
     pub offset: u64,
-    /// How many bytes were cut.
+    /// How many bytes were (or, read-only, would be) cut.
     pub bytes_cut: u64,
+    /// False when the ledger was opened read-only: the damage is reported, not cut.
+    pub repaired: bool,
 }
 
 /// Why the log could not be read or written.
@@ -98,6 +100,12 @@ pub enum LogError {
     MarkerMissing {
         /// The log directory.
         log_dir: PathBuf,
+    },
+    /// The ledger was opened read-only.
+    #[error("the ledger was opened read-only; {segment} is not written")]
+    ReadOnly {
+        /// The last segment.
+        segment: PathBuf,
     },
     /// An earlier write or sync failed; the log accepts nothing until reopened.
     #[error("the log stopped after an I/O failure on {segment}; reopen the ledger")]

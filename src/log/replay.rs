@@ -20,14 +20,20 @@ use super::{LogError, RecoveryReport, TornTail};
 /// anywhere else is an error naming the segment and offset; nothing is skipped.
 ///
 /// `existing` says the directory held a ledger before (its secret exists): then the
-/// log must be whole up to the last segment its marker names.
+/// log must be whole up to the last segment its marker names. `read_only` changes
+/// nothing on disk: a torn tail is reported but left in place, and the writer returned
+/// refuses appends.
 pub fn replay(
     data_dir: &Path,
     segment_bytes_max: u64,
     existing: bool,
+    read_only: bool,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
 ) -> Result<(LogWriter, RecoveryReport), LogError> {
     let log_dir = data_dir.join(LOG_DIR_NAME);
+    if !log_dir.exists() && existing {
+        return Err(LogError::MarkerMissing { log_dir });
+    }
     if !log_dir.exists() {
         fs::create_dir_all(&log_dir).map_err(|source| LogError::io("create", &log_dir, source))?;
         sync_dir(data_dir)?;
@@ -37,6 +43,7 @@ pub fn replay(
     check_marker(&log_dir, &segments, marker, existing)?;
     let mut report = RecoveryReport::default();
     let Some(last_index) = segments.len().checked_sub(1) else {
+        // Only a new directory gets here: `check_marker` refuses an existing empty log.
         let (_, path) = create_segment(&log_dir, 1)?;
         let writer = LogWriter::resume(
             &log_dir,
@@ -44,6 +51,7 @@ pub fn replay(
             SEGMENT_HEADER_BYTES as u64,
             0,
             segment_bytes_max,
+            read_only,
         )?;
         return Ok((writer, report));
     };
@@ -52,7 +60,12 @@ pub fn replay(
     let mut last_valid_bytes = 0;
     for (index, (number, path)) in segments.iter().enumerate() {
         let is_last = index == last_index;
-        let valid_bytes = replay_segment(path, *number, is_last, apply, &mut report)?;
+        let tail = match (is_last, read_only) {
+            (false, _) => Tail::Refuse,
+            (true, false) => Tail::Cut,
+            (true, true) => Tail::Report,
+        };
+        let valid_bytes = replay_segment(path, *number, tail, apply, &mut report)?;
         if is_last {
             last_valid_bytes = valid_bytes;
         } else {
@@ -61,7 +74,7 @@ pub fn replay(
     }
     report.segments = segments.len() as u64;
     let last = segments[last_index].clone();
-    if marker != Some(last.0) {
+    if marker != Some(last.0) && !read_only {
         // A crash between creating a segment and recording it, or a fresh directory.
         write_marker(&log_dir, last.0)?;
     }
@@ -71,6 +84,7 @@ pub fn replay(
         last_valid_bytes,
         earlier_bytes,
         segment_bytes_max,
+        read_only,
     )?;
     Ok((writer, report))
 }
@@ -103,19 +117,33 @@ fn check_marker(
     }
 }
 
-/// Replays one segment; returns its valid length (after any cut).
+/// What to do with damage at the end of a segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Not the last segment: damage anywhere is corruption.
+    Refuse,
+    /// The last segment, opened to write: cut a torn tail.
+    Cut,
+    /// The last segment, opened read-only: report a torn tail, leave it in place.
+    Report,
+}
+
+/// Replays one segment; returns its valid length (up to any torn tail).
 fn replay_segment(
     path: &Path,
     number: u32,
-    is_last: bool,
+    tail: Tail,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
     report: &mut RecoveryReport,
 ) -> Result<u64, LogError> {
     let bytes = fs::read(path).map_err(|source| LogError::io("read", path, source))?;
-    if is_last && bytes.len() < SEGMENT_HEADER_BYTES {
+    if tail != Tail::Refuse && bytes.len() < SEGMENT_HEADER_BYTES {
         // The crash came while the segment was being created: its header never became
         // durable, so no record can be in it.
-        rewrite_header(path, number, bytes.len() as u64, report)?;
+        if tail == Tail::Cut {
+            rewrite_header(path, number)?;
+        }
+        report_torn_tail(report, path, 0, bytes.len() as u64, tail == Tail::Cut);
         return Ok(SEGMENT_HEADER_BYTES as u64);
     }
     check_header(path, &bytes, number)?;
@@ -139,8 +167,12 @@ fn replay_segment(
                 offset += frame_bytes;
             }
             damage => {
-                if is_last && !valid_frame_follows(&bytes, offset + 1) {
-                    cut_tail(path, offset as u64, bytes.len() as u64, report)?;
+                if tail != Tail::Refuse && !valid_frame_follows(&bytes, offset + 1) {
+                    if tail == Tail::Cut {
+                        cut_tail(path, offset as u64)?;
+                    }
+                    let cut = bytes.len() as u64 - offset as u64;
+                    report_torn_tail(report, path, offset as u64, cut, tail == Tail::Cut);
                     return Ok(offset as u64);
                 }
                 return Err(corrupt(describe_damage(&damage)));
@@ -183,12 +215,7 @@ fn describe_damage(damage: &FrameRead<'_>) -> String {
     }
 }
 
-fn cut_tail(
-    path: &Path,
-    offset: u64,
-    file_bytes: u64,
-    report: &mut RecoveryReport,
-) -> Result<(), LogError> {
+fn cut_tail(path: &Path, offset: u64) -> Result<(), LogError> {
     let file = File::options()
         .write(true)
         .open(path)
@@ -196,34 +223,26 @@ fn cut_tail(
     file.set_len(offset)
         .map_err(|source| LogError::io("truncate", path, source))?;
     file.sync_all()
-        .map_err(|source| LogError::io("sync", path, source))?;
-    report.torn_tail = Some(TornTail {
-        segment: path.to_owned(),
-        offset,
-        bytes_cut: file_bytes - offset,
-    });
-    #[cfg(feature = "tracing")]
-    tracing::warn!(segment = %path.display(), offset, bytes_cut = file_bytes - offset, "cut a torn log tail");
-    Ok(())
+        .map_err(|source| LogError::io("sync", path, source))
 }
 
-fn rewrite_header(
-    path: &Path,
-    number: u32,
-    file_bytes: u64,
-    report: &mut RecoveryReport,
-) -> Result<(), LogError> {
+fn rewrite_header(path: &Path, number: u32) -> Result<(), LogError> {
     let write_error = |source| LogError::io("rewrite header of", path, source);
     fs::write(path, segment_header(number)).map_err(write_error)?;
     File::open(path)
         .and_then(|file| file.sync_all())
-        .map_err(|source| LogError::io("sync", path, source))?;
+        .map_err(|source| LogError::io("sync", path, source))
+}
+
+fn report_torn_tail(report: &mut RecoveryReport, path: &Path, offset: u64, bytes: u64, cut: bool) {
     report.torn_tail = Some(TornTail {
         segment: path.to_owned(),
-        offset: 0,
-        bytes_cut: file_bytes,
+        offset,
+        bytes_cut: bytes,
+        repaired: cut,
     });
-    Ok(())
+    #[cfg(feature = "tracing")]
+    tracing::warn!(segment = %path.display(), offset, bytes, cut, "torn log tail");
 }
 
 /// The path of segment files, for messages.

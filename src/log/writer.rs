@@ -32,6 +32,8 @@ pub struct LogWriter {
     buffer: Vec<u8>,
     segment_bytes_max: u64,
     failed: bool,
+    /// Opened read-only: every append is refused; flush and sync have nothing to do.
+    read_only: bool,
 }
 
 impl LogWriter {
@@ -42,23 +44,31 @@ impl LogWriter {
         segment_bytes: u64,
         earlier_segments_bytes: u64,
         segment_bytes_max: u64,
+        read_only: bool,
     ) -> Result<LogWriter, LogError> {
         assert!(
             segment_bytes >= SEGMENT_HEADER_BYTES as u64,
             "segment without its header"
         );
         let file = File::options()
-            .append(true)
+            .append(!read_only)
+            .read(read_only)
             .open(&path)
             .map_err(|source| LogError::io("open", &path, source))?;
+        let buffer_bytes = if read_only {
+            0
+        } else {
+            WRITE_BUFFER_BYTES + (64 << 10)
+        };
         Ok(LogWriter {
+            read_only,
             log_dir: log_dir.to_owned(),
             file,
             path,
             number,
             segment_bytes,
             earlier_segments_bytes,
-            buffer: Vec::with_capacity(WRITE_BUFFER_BYTES + (64 << 10)),
+            buffer: Vec::with_capacity(buffer_bytes),
             segment_bytes_max,
             failed: false,
         })
@@ -68,6 +78,11 @@ impl LogWriter {
     /// is full. Writes the buffer out when it is large.
     pub fn append(&mut self, record: &Record) -> Result<(), LogError> {
         self.check_healthy()?;
+        if self.read_only {
+            return Err(LogError::ReadOnly {
+                segment: self.path.clone(),
+            });
+        }
         let pending = self.segment_bytes + self.buffer.len() as u64;
         if pending >= self.segment_bytes_max && pending > SEGMENT_HEADER_BYTES as u64 {
             self.roll()?;
@@ -98,6 +113,9 @@ impl LogWriter {
     /// durable when this returns `Ok`.
     pub fn sync(&mut self) -> Result<(), LogError> {
         self.flush()?;
+        if self.read_only {
+            return Ok(());
+        }
         if let Err(source) = self.file.sync_data() {
             self.failed = true;
             return Err(LogError::io("sync", &self.path, source));

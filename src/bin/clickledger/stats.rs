@@ -64,17 +64,23 @@ pub(crate) struct ConversionLine {
     pub claimed: Vec<String>,
 }
 
-/// Opens the ledger in `data_dir` (which must exist and not be empty: opening creates)
-/// and gathers what it holds; every conversion is listed when `list_conversions` is set.
+/// Opens the ledger in `data_dir` read-only (an inspector changes nothing, and shares
+/// the directory with other readers but not with a writer) and gathers what it holds;
+/// every conversion is listed when `list_conversions` is set.
 pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerReport, CliError> {
     let origin = datadir::require_existing(data_dir)?;
-    let ledger = Ledger::open(data_dir, Options::default())?;
+    let read_only = Options {
+        read_only: true,
+        ..Options::default()
+    };
+    let ledger = Ledger::open(data_dir, read_only)?;
     let stats = ledger.stats();
     let recovery = ledger.recovery();
     let repaired = recovery.torn_tail.as_ref().map(|tail| {
         let segment = tail.segment.display();
         format!(
-            "cut a torn tail of {} bytes at offset {} of {segment}",
+            "a torn tail of {} bytes at offset {} of {segment} (left in place: the next \
+             writer to open the ledger cuts it)",
             tail.bytes_cut, tail.offset
         )
     });
