@@ -488,7 +488,8 @@ impl Ledger {
             Ok(attributed) => {
                 let conversion =
                     self.record_conversion(&program, postback, at, attributed, &decision)?;
-                state.insert(conversion.clone());
+                let conversion = Arc::new(conversion);
+                state.insert(Arc::clone(&conversion));
                 Ok(Outcome::Accepted(conversion))
             }
         }
@@ -544,7 +545,7 @@ impl Ledger {
     /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
     /// assert!(ledger.claimed_by(&"603ed1800000000000000000".parse().unwrap()).is_none());
     /// ```
-    pub fn claimed_by(&self, id: &ClickId) -> Option<Conversion> {
+    pub fn claimed_by(&self, id: &ClickId) -> Option<Arc<Conversion>> {
         let entry = self.authentic_entry(id)?;
         let program = self.registry.read().program(entry.program())?.clone();
         let state = program.state.lock();
@@ -561,7 +562,7 @@ impl Ledger {
     /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
     /// assert!(ledger.conversions(clickledger::ProgramId(0)).is_empty());
     /// ```
-    pub fn conversions(&self, program: ProgramId) -> Vec<Conversion> {
+    pub fn conversions(&self, program: ProgramId) -> Vec<Arc<Conversion>> {
         let Some(entry) = self.registry.read().program(program).cloned() else {
             return Vec::new();
         };
@@ -855,9 +856,9 @@ fn conversion_record(
 }
 
 /// The answer to a postback whose program and order id were seen before.
-fn retry_outcome(original: &Conversion, postback: &Postback) -> Outcome {
+fn retry_outcome(original: &Arc<Conversion>, postback: &Postback) -> Outcome {
     if original.order.is_retried_by(&postback.order) {
-        Outcome::Replayed(original.clone())
+        Outcome::Replayed(Arc::clone(original))
     } else {
         let reason = RejectReason::ConflictingRetry {
             order_id: postback.order.order_id.clone(),
@@ -1023,7 +1024,7 @@ impl ReplayState {
         self.counters
             .claimed_ids
             .fetch_add(claimed.len() as u64, Ordering::Relaxed);
-        program.state.lock().insert(Conversion {
+        program.state.lock().insert(Arc::new(Conversion {
             id: ConversionId(record.id),
             program: record.program,
             order: record.order,
@@ -1032,7 +1033,7 @@ impl ReplayState {
             claimed,
             verdicts,
             at: Timestamp::from_unix(record.at),
-        });
+        }));
         Ok(())
     }
 

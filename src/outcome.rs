@@ -1,6 +1,7 @@
 //! What a postback gets back: the outcome and a verdict for every click ID it carried.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +35,9 @@ impl fmt::Display for ConversionId {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Outcome {
     /// A new conversion was registered and its click IDs claimed.
-    Accepted(Conversion),
+    Accepted(Arc<Conversion>),
     /// The same program and order id were seen before: the original conversion, unchanged.
-    Replayed(Conversion),
+    Replayed(Arc<Conversion>),
     /// Nothing was written.
     Rejected(Rejection),
 }

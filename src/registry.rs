@@ -27,14 +27,14 @@ pub(crate) struct ProgramEntry {
 /// The conversions of one program, by order id and by claimed click.
 #[derive(Default)]
 pub(crate) struct ProgramState {
-    pub conversions: Vec<Conversion>,
+    pub conversions: Vec<Arc<Conversion>>,
     pub by_order_id: HashMap<String, usize>,
     pub by_claimed_click: HashMap<ClickId, usize>,
 }
 
 impl ProgramState {
     /// Adds an accepted conversion; every claimed ID must be new to this program.
-    pub fn insert(&mut self, conversion: Conversion) {
+    pub fn insert(&mut self, conversion: Arc<Conversion>) {
         let index = self.conversions.len();
         for id in &conversion.claimed {
             let previous = self.by_claimed_click.insert(*id, index);

@@ -80,7 +80,7 @@ fn eight_threads_racing_on_overlapping_ids_claim_each_id_at_most_once() {
                             )
                             .unwrap();
                         if let Outcome::Accepted(conversion) = outcome {
-                            mine.push((order, conversion.claimed));
+                            mine.push((order, conversion.claimed.clone()));
                         }
                     }
                     mine
@@ -129,7 +129,7 @@ fn check_ledger_matches(
             (None, None) => assert!(!ledger.click(id).unwrap().claimed),
             (held, expected) => panic!(
                 "{id}: ledger says {:?}, outcomes say {expected:?}",
-                held.map(|c| c.order.order_id)
+                held.map(|c| c.order.order_id.clone())
             ),
         }
     }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use clickledger::{Conversion, Ledger, Options, ProgramSettings, Stats};
 use serde::Serialize;
@@ -86,7 +87,7 @@ pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerRe
     });
 
     let programs = ledger.programs();
-    let conversions: Vec<(&ProgramSettings, Vec<Conversion>)> = programs
+    let conversions: Vec<(&ProgramSettings, Vec<Arc<Conversion>>)> = programs
         .iter()
         .map(|(id, settings)| (settings, ledger.conversions(*id)))
         .collect();
@@ -105,7 +106,7 @@ pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerRe
     })
 }
 
-fn counts(settings: &ProgramSettings, conversions: &[Conversion]) -> ProgramCounts {
+fn counts(settings: &ProgramSettings, conversions: &[Arc<Conversion>]) -> ProgramCounts {
     ProgramCounts {
         name: settings.name.clone(),
         conversions: conversions.len() as u64,
@@ -117,7 +118,7 @@ fn counts(settings: &ProgramSettings, conversions: &[Conversion]) -> ProgramCoun
 }
 
 /// Every conversion, in sequence order.
-fn conversion_lines(programs: &[(&ProgramSettings, Vec<Conversion>)]) -> Vec<ConversionLine> {
+fn conversion_lines(programs: &[(&ProgramSettings, Vec<Arc<Conversion>>)]) -> Vec<ConversionLine> {
     let mut lines: Vec<ConversionLine> = programs
         .iter()
         .flat_map(|(settings, conversions)| {
