@@ -20,7 +20,8 @@ use crate::error::LedgerError;
 use crate::index::slot::{SlotEntry, PROGRAMS_MAX};
 use crate::index::{ClaimIndex, CHUNK_SLOTS};
 use crate::log::record::{ConversionRecord, ProgramRecord, Record};
-use crate::log::{self, LogWriter, RecoveryReport};
+use crate::log::segment::SEGMENT_BYTES_MAX_LIMIT;
+use crate::log::{self, LogError, LogWriter, RecoveryReport};
 use crate::outcome::{
     Conversion, ConversionId, IdText, IdVerdict, Outcome, RejectReason, Rejection, Verdict,
 };
@@ -37,6 +38,10 @@ pub const CLOCK_TOLERANCE_SECONDS_DEFAULT: u32 = 300;
 /// Default segment size: 64 MiB, about two million clicks; small enough to read whole
 /// at open, large enough that rollovers are rare.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
+
+/// The smallest `segment_bytes_max`: one page. Small segments serve tests of rollover;
+/// a record larger than the limit still fits, alone, in its segment.
+pub const SEGMENT_BYTES_MAX_LEAST: u64 = 4096;
 
 /// Largest slot reservation: 4,194,304 slots (64 chunks). A reopen skips at most this
 /// many slots of a day, so the 2^32 slots of a day outlast a thousand reopens.
@@ -57,7 +62,9 @@ pub struct Options {
     pub shard: u8,
     /// How far ahead of a postback's time a click may be dated and still count.
     pub clock_tolerance_seconds: u32,
-    /// A log segment is closed and a new one started past this size.
+    /// A log segment is closed and a new one started past this size: from
+    /// [`SEGMENT_BYTES_MAX_LEAST`] to [`log::segment::SEGMENT_BYTES_MAX_LIMIT`] (1 GiB),
+    /// since an open reads one segment at a time, whole.
     pub segment_bytes_max: u64,
     /// Open an existing ledger to read it without changing anything on disk: a torn
     /// tail is reported but not cut, nothing is created, and every write (a click, a
@@ -198,9 +205,9 @@ impl Ledger {
     /// ```
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger, LedgerError> {
         let dir = dir.as_ref().to_owned();
+        check_segment_bytes_max(options.segment_bytes_max)?;
         if !options.read_only {
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| log::LogError::io("create", &dir, source))?;
+            std::fs::create_dir_all(&dir).map_err(|source| LogError::io("create", &dir, source))?;
         }
         let lock = lock_dir(&dir, options.read_only)?;
         let stored_key = secret::load(&dir)?;
@@ -220,16 +227,25 @@ impl Ledger {
         };
         let mut state = ReplayState::new(id_key.clone(), options.shard);
         let mut apply = |record| state.apply(record);
-        let (log, recovery) = log::replay(
+        let (mut log, recovery) = log::replay(
             &dir,
             options.segment_bytes_max,
             existing,
             options.read_only,
             &mut apply,
         )?;
-        if !existing {
-            // Stored last, once the log exists: a secret always comes with a log.
-            secret::store(&dir, &id_key)?;
+        match (existing, state.created) {
+            (true, false) => return Err(LogError::Emptied { log_dir }.into()),
+            (false, false) => {
+                // The creation record is durable before the secret is stored: a secret
+                // always comes with a log that starts with it.
+                log.append(&Record::LedgerCreated)?;
+                log.sync()?;
+                secret::store(&dir, &id_key)?;
+            }
+            // A creation cut short after its record was synced: finish it.
+            (false, true) => secret::store(&dir, &id_key)?,
+            (true, true) => {}
         }
         let days = state.days_after_replay();
         #[cfg(feature = "tracing")]
@@ -285,7 +301,7 @@ impl Ledger {
     pub fn register_program(&self, settings: ProgramSettings) -> Result<NewProgram, LedgerError> {
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).map_err(|error| {
-            log::LogError::io(
+            LogError::io(
                 "draw a random key for",
                 &self.dir,
                 std::io::Error::other(error.to_string()),
@@ -779,7 +795,7 @@ fn lock_dir(dir: &Path, read_only: bool) -> Result<Option<std::fs::File>, Ledger
     let file = match opened {
         Ok(file) => file,
         Err(error) if read_only && error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(log::LogError::io("open", &path, source).into()),
+        Err(source) => return Err(LogError::io("open", &path, source).into()),
     };
     let locked = if read_only {
         file.try_lock_shared()
@@ -792,7 +808,7 @@ fn lock_dir(dir: &Path, read_only: bool) -> Result<Option<std::fs::File>, Ledger
             dir: dir.to_owned(),
         }),
         Err(std::fs::TryLockError::Error(source)) => {
-            Err(log::LogError::io("lock", &path, source).into())
+            Err(LogError::io("lock", &path, source).into())
         }
     }
 }
@@ -887,6 +903,17 @@ fn check_required(settings: &ProgramSettings, postback: &Postback) -> Result<(),
 }
 
 /// Names and keys: 1 to 128 visible ASCII characters.
+fn check_segment_bytes_max(bytes: u64) -> Result<(), LedgerError> {
+    if (SEGMENT_BYTES_MAX_LEAST..=SEGMENT_BYTES_MAX_LIMIT).contains(&bytes) {
+        return Ok(());
+    }
+    Err(LedgerError::InvalidInput {
+        what: "segment_bytes_max",
+        expected: "from 4096 (4 KiB) to 1073741824 (1 GiB)",
+        found: bytes.to_string(),
+    })
+}
+
 fn check_name(what: &'static str, text: &str) -> Result<(), LedgerError> {
     let visible = |byte: &u8| (0x21..=0x7e).contains(byte);
     if text.is_empty() || text.len() > NAME_BYTES_MAX || !text.as_bytes().iter().all(visible) {
@@ -913,6 +940,8 @@ struct ReplayState {
     days: HashMap<u32, DayMint>,
     last_conversion: u64,
     counters: Counters,
+    /// The log's first record, [`Record::LedgerCreated`], was seen.
+    created: bool,
 }
 
 impl ReplayState {
@@ -925,12 +954,27 @@ impl ReplayState {
             days: HashMap::new(),
             last_conversion: 0,
             counters: Counters::default(),
+            created: false,
         }
     }
 
     /// Applies one record; an error says how it contradicts what came before.
     fn apply(&mut self, record: Record) -> Result<(), String> {
+        if !self.created {
+            return match record {
+                Record::LedgerCreated => {
+                    self.created = true;
+                    Ok(())
+                }
+                _ => Err(
+                    "the log does not start with its creation record: its beginning \
+                          was lost, or another program wrote it"
+                        .to_owned(),
+                ),
+            };
+        }
         match record {
+            Record::LedgerCreated => Err("a second creation record".to_owned()),
             Record::ProgramRegistered(program) => {
                 self.registry
                     .add_program(program.id, program.key_sha256, program.settings)
@@ -1080,6 +1124,22 @@ impl ReplayState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_must_start_with_one_creation_record_and_hold_no_other() {
+        let reserved = Record::SlotsReserved {
+            day: 1,
+            slot_end: CHUNK_SLOTS,
+        };
+        let mut state = ReplayState::new(IdKey::from_bytes([1; IdKey::BYTES]), 0);
+        assert!(
+            state.apply(reserved.clone()).is_err(),
+            "no creation record first"
+        );
+        assert_eq!(state.apply(Record::LedgerCreated), Ok(()));
+        assert_eq!(state.apply(reserved), Ok(()));
+        assert!(state.apply(Record::LedgerCreated).is_err(), "a second one");
+    }
 
     #[test]
     fn reservations_end_on_chunk_boundaries_beyond_the_slot() {

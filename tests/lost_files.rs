@@ -152,3 +152,132 @@ fn a_crash_between_creating_a_segment_and_recording_it_is_repaired() {
         "the marker names the last segment again"
     );
 }
+
+/// Truncates the only segment of `dir` to `bytes`.
+fn truncate_first_segment(dir: &Path, bytes: u64) {
+    assert_eq!(segment_count(dir), 1, "the test needs a single segment");
+    let file = fs::File::options()
+        .write(true)
+        .open(segment(dir, 1))
+        .unwrap();
+    file.set_len(bytes).unwrap();
+}
+
+#[test]
+fn a_log_truncated_to_its_header_refuses_the_open_instead_of_minting_again() {
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with_clicks(dir.path(), 1);
+    truncate_first_segment(dir.path(), 16);
+    match Ledger::open(dir.path(), Options::default()) {
+        Err(LedgerError::Log(LogError::Emptied { .. })) => {}
+        Err(other) => panic!("expected Emptied, got {other}"),
+        Ok(_) => panic!("an emptied log opened, and would mint its IDs again"),
+    }
+    let read_only = Options {
+        read_only: true,
+        ..Options::default()
+    };
+    assert!(Ledger::open(dir.path(), read_only).is_err());
+}
+
+#[test]
+fn a_named_segment_shorter_than_its_header_is_corruption_not_a_torn_tail() {
+    for bytes in [0, 9] {
+        let dir = tempfile::tempdir().unwrap();
+        ledger_with_clicks(dir.path(), 1);
+        truncate_first_segment(dir.path(), bytes);
+        match Ledger::open(dir.path(), Options::default()) {
+            Err(LedgerError::Log(LogError::Corrupt { offset: 0, .. })) => {}
+            Err(other) => panic!("{bytes} bytes: expected Corrupt, got {other}"),
+            Ok(_) => panic!("{bytes} bytes: a segment without its header opened"),
+        }
+        let length = fs::metadata(segment(dir.path(), 1)).unwrap().len();
+        assert_eq!(length, bytes, "the refused open changed the segment");
+    }
+}
+
+#[test]
+fn a_creation_cut_before_its_first_record_was_synced_opens_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Ledger::open(dir.path(), Options::default()).unwrap());
+    // As a crash after the segment was named but before the creation record was
+    // synced leaves it: a bare header, no secret.
+    fs::remove_file(dir.path().join("secret")).unwrap();
+    truncate_first_segment(dir.path(), 16);
+    let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(ledger.stats().clicks, 0);
+    drop(ledger);
+    let reopened = Ledger::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(reopened.recovery().records, 1, "the creation record");
+}
+
+#[test]
+fn a_segment_that_is_not_a_plain_file_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with_clicks(dir.path(), 1);
+    fs::remove_file(segment(dir.path(), 1)).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", segment(dir.path(), 1)).unwrap();
+    match Ledger::open(dir.path(), Options::default()) {
+        Err(LedgerError::Log(LogError::NotASegment { problem, .. })) => {
+            assert!(problem.contains("not a plain file"), "{problem}")
+        }
+        Err(other) => panic!("expected NotASegment, got {other}"),
+        Ok(_) => panic!("a link to /dev/zero opened as a segment"),
+    }
+}
+
+#[test]
+fn a_segment_larger_than_any_written_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with_clicks(dir.path(), 1);
+    // Sparse: costs no disk, and would cost gigabytes of memory if read.
+    let file = fs::File::options()
+        .write(true)
+        .open(segment(dir.path(), 1))
+        .unwrap();
+    file.set_len(clickledger::log::segment::SEGMENT_FILE_BYTES_LIMIT + 1)
+        .unwrap();
+    match Ledger::open(dir.path(), Options::default()) {
+        Err(LedgerError::Log(LogError::NotASegment { problem, .. })) => {
+            assert!(problem.contains("more than any segment"), "{problem}")
+        }
+        Err(other) => panic!("expected NotASegment, got {other}"),
+        Ok(_) => panic!("an oversized segment opened"),
+    }
+}
+
+#[test]
+fn segment_sizes_outside_the_supported_range_are_refused() {
+    for segment_bytes_max in [0, 4095, (1 << 30) + 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            segment_bytes_max,
+            ..Options::default()
+        };
+        match Ledger::open(dir.path(), options) {
+            Err(LedgerError::InvalidInput { what, .. }) => {
+                assert_eq!(what, "segment_bytes_max")
+            }
+            Err(other) => panic!("{segment_bytes_max}: expected InvalidInput, got {other}"),
+            Ok(_) => panic!("{segment_bytes_max}: accepted"),
+        }
+        assert!(
+            fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "a refused open wrote into the directory"
+        );
+    }
+}
+
+#[test]
+fn a_crash_while_writing_a_new_segments_header_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ledger_with_clicks(dir.path(), 500);
+    let next = segment_count(dir.path()) + 1;
+    // Created, header not yet durable, marker not yet updated.
+    fs::write(segment(dir.path(), next), b"CLKLE").unwrap();
+    let ledger = Ledger::open(dir.path(), small_segments()).unwrap();
+    let torn = ledger.recovery().torn_tail.clone().expect("reported");
+    assert_eq!((torn.offset, torn.bytes_cut), (0, 5));
+    assert!(ids.iter().all(|id| ledger.click(id).is_some()));
+    assert_eq!(fs::metadata(segment(dir.path(), next)).unwrap().len(), 16);
+}

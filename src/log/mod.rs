@@ -101,6 +101,25 @@ pub enum LogError {
         /// The log directory.
         log_dir: PathBuf,
     },
+    /// The directory has its secret but its log holds no record: the log was truncated
+    /// (or replaced by an empty one) after the ledger was created.
+    #[error(
+        "the log in {log_dir} holds no records, yet the directory's secret says a ledger \
+         was created here: its segments were truncated or replaced; restore them: an \
+         empty log would mint IDs again"
+    )]
+    Emptied {
+        /// The log directory.
+        log_dir: PathBuf,
+    },
+    /// A segment is not a plain file, or is larger than any segment this version writes.
+    #[error("{path} cannot be a log segment: {problem}")]
+    NotASegment {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        problem: String,
+    },
     /// The ledger was opened read-only.
     #[error("the ledger was opened read-only; {segment} is not written")]
     ReadOnly {

@@ -22,6 +22,8 @@ const KIND_CLICK_RECORDED: u8 = 3;
 const KIND_SLOTS_RESERVED: u8 = 4;
 /// Kind byte of [`Record::ConversionRecorded`].
 const KIND_CONVERSION_RECORDED: u8 = 5;
+/// Kind byte of [`Record::LedgerCreated`].
+const KIND_LEDGER_CREATED: u8 = 6;
 
 /// Payload bytes of a click record: kind, ID, program, partner, click kind.
 pub const CLICK_RECORD_BYTES: usize = 1 + CLICK_ID_BYTES + 4 + 4 + 1;
@@ -91,6 +93,10 @@ pub enum Record {
     },
     /// A conversion was accepted and its click IDs claimed.
     ConversionRecorded(ConversionRecord),
+    /// The first record of every log, synced before the directory's secret is stored.
+    /// A directory with a secret whose log lacks it lost the start of its log (a
+    /// truncated or replaced segment), and must not open: it would mint IDs again.
+    LedgerCreated,
 }
 
 /// Why a payload with a valid CRC does not decode.
@@ -160,6 +166,7 @@ impl Record {
             Record::ConversionRecorded(conversion) => {
                 encode_serde(out, KIND_CONVERSION_RECORDED, conversion)
             }
+            Record::LedgerCreated => out.push(KIND_LEDGER_CREATED),
         }
     }
 
@@ -192,6 +199,10 @@ impl Record {
                 })
             }
             KIND_CONVERSION_RECORDED => Ok(Record::ConversionRecorded(decode_serde(kind, body)?)),
+            KIND_LEDGER_CREATED => {
+                check_size(kind, payload, 1)?;
+                Ok(Record::LedgerCreated)
+            }
             _ => Err(RecordError::UnknownKind { kind }),
         }
     }
@@ -318,6 +329,22 @@ mod tests {
             attributed: [1; 12],
             verdicts: vec![([1; 12], Verdict::Accepted), ([2; 12], Verdict::Forged)],
         }));
+        round_trip(Record::LedgerCreated);
+    }
+
+    #[test]
+    fn creation_record_is_its_kind_byte_alone() {
+        let mut out = Vec::new();
+        Record::LedgerCreated.encode(&mut out);
+        assert_eq!(out, [6]);
+        assert_eq!(
+            Record::decode(&[6, 0]),
+            Err(RecordError::Size {
+                kind: 6,
+                expected: 1,
+                found: 2
+            })
+        );
     }
 
     #[test]

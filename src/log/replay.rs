@@ -7,7 +7,7 @@ use super::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use super::record::Record;
 use super::segment::{
     check_header, create_segment, list_segments, read_marker, segment_header, sync_dir,
-    write_marker, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_HEADER_BYTES,
+    write_marker, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_FILE_BYTES_LIMIT, SEGMENT_HEADER_BYTES,
 };
 use super::writer::LogWriter;
 use super::{LogError, RecoveryReport, TornTail};
@@ -60,10 +60,14 @@ pub fn replay(
     let mut last_valid_bytes = 0;
     for (index, (number, path)) in segments.iter().enumerate() {
         let is_last = index == last_index;
-        let tail = match (is_last, read_only) {
-            (false, _) => Tail::Refuse,
-            (true, false) => Tail::Cut,
-            (true, true) => Tail::Report,
+        // A segment the marker names was complete, header synced, before it was named.
+        let named = marker.is_some_and(|last_named| *number <= last_named);
+        let tail = match (is_last, named, read_only) {
+            (false, _, _) => Tail::Refuse,
+            (true, true, false) => Tail::Cut,
+            (true, true, true) => Tail::Report,
+            (true, false, false) => Tail::CutUnnamed,
+            (true, false, true) => Tail::ReportUnnamed,
         };
         let valid_bytes = replay_segment(path, *number, tail, apply, &mut report)?;
         if is_last {
@@ -126,6 +130,28 @@ enum Tail {
     Cut,
     /// The last segment, opened read-only: report a torn tail, leave it in place.
     Report,
+    /// As [`Tail::Cut`], for a segment the marker does not name yet: a crash while it
+    /// was being created may also have left its header short.
+    CutUnnamed,
+    /// As [`Tail::Report`], for a segment the marker does not name yet.
+    ReportUnnamed,
+}
+
+impl Tail {
+    /// Damage at the end is a torn tail rather than corruption.
+    fn may_be_torn(self) -> bool {
+        self != Tail::Refuse
+    }
+
+    /// A torn tail is cut (rather than only reported).
+    fn cuts(self) -> bool {
+        matches!(self, Tail::Cut | Tail::CutUnnamed)
+    }
+
+    /// The segment's header may be missing or short: it was never named complete.
+    fn header_may_be_torn(self) -> bool {
+        matches!(self, Tail::CutUnnamed | Tail::ReportUnnamed)
+    }
 }
 
 /// Replays one segment; returns its valid length (up to any torn tail).
@@ -136,14 +162,14 @@ fn replay_segment(
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
     report: &mut RecoveryReport,
 ) -> Result<u64, LogError> {
-    let bytes = fs::read(path).map_err(|source| LogError::io("read", path, source))?;
-    if tail != Tail::Refuse && bytes.len() < SEGMENT_HEADER_BYTES {
+    let bytes = read_segment(path)?;
+    if tail.header_may_be_torn() && bytes.len() < SEGMENT_HEADER_BYTES {
         // The crash came while the segment was being created: its header never became
         // durable, so no record can be in it.
-        if tail == Tail::Cut {
+        if tail.cuts() {
             rewrite_header(path, number)?;
         }
-        report_torn_tail(report, path, 0, bytes.len() as u64, tail == Tail::Cut);
+        report_torn_tail(report, path, 0, bytes.len() as u64, tail.cuts());
         return Ok(SEGMENT_HEADER_BYTES as u64);
     }
     check_header(path, &bytes, number)?;
@@ -167,12 +193,12 @@ fn replay_segment(
                 offset += frame_bytes;
             }
             damage => {
-                if tail != Tail::Refuse && !valid_frame_follows(&bytes, offset + 1) {
-                    if tail == Tail::Cut {
+                if tail.may_be_torn() && !valid_frame_follows(&bytes, offset + 1) {
+                    if tail.cuts() {
                         cut_tail(path, offset as u64)?;
                     }
                     let cut = bytes.len() as u64 - offset as u64;
-                    report_torn_tail(report, path, offset as u64, cut, tail == Tail::Cut);
+                    report_torn_tail(report, path, offset as u64, cut, tail.cuts());
                     return Ok(offset as u64);
                 }
                 return Err(corrupt(describe_damage(&damage)));
@@ -180,6 +206,30 @@ fn replay_segment(
         }
     }
     Ok(bytes.len() as u64)
+}
+
+/// Reads a segment whole, after checking that it is a plain file (not a link, a device
+/// or a directory) no larger than any segment this version writes: the read's memory
+/// stays bounded whatever was put in the log directory.
+fn read_segment(path: &Path) -> Result<Vec<u8>, LogError> {
+    let not_a_segment = |problem: String| LogError::NotASegment {
+        path: path.to_owned(),
+        problem,
+    };
+    let metadata =
+        fs::symlink_metadata(path).map_err(|source| LogError::io("inspect", path, source))?;
+    if !metadata.file_type().is_file() {
+        return Err(not_a_segment(
+            "it is not a plain file (a symbolic link, a directory or a device)".to_owned(),
+        ));
+    }
+    if metadata.len() > SEGMENT_FILE_BYTES_LIMIT {
+        return Err(not_a_segment(format!(
+            "it is {} bytes, more than any segment is written with ({SEGMENT_FILE_BYTES_LIMIT})",
+            metadata.len()
+        )));
+    }
+    fs::read(path).map_err(|source| LogError::io("read", path, source))
 }
 
 /// True when some position at or after `from` holds a frame with a valid CRC and a

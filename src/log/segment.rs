@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::frame::{FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use super::LogError;
 
 /// First eight bytes of every segment.
@@ -15,6 +16,14 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"CLKLEDGR";
 pub const FORMAT_VERSION: u32 = 1;
 /// Bytes of the segment header.
 pub const SEGMENT_HEADER_BYTES: usize = 16;
+/// The largest `segment_bytes_max` a ledger accepts: 1 GiB. Replay reads a segment
+/// whole, so this bounds the memory an open needs beyond the index.
+pub const SEGMENT_BYTES_MAX_LIMIT: u64 = 1 << 30;
+/// The largest segment file this version writes: a segment is sealed before the append
+/// that would start past `segment_bytes_max`, so it ends at most one frame beyond it.
+/// A larger file is not a segment of ours, and is refused unread.
+pub const SEGMENT_FILE_BYTES_LIMIT: u64 =
+    SEGMENT_BYTES_MAX_LIMIT + (FRAME_HEADER_BYTES + RECORD_BYTES_MAX) as u64;
 /// Subdirectory of the data directory that holds the segments.
 pub const LOG_DIR_NAME: &str = "log";
 
@@ -168,20 +177,25 @@ pub fn read_marker(log_dir: &Path) -> Result<Option<u32>, LogError> {
     Ok(Some(u32::from_le_bytes(number)))
 }
 
-/// True when any segment in `log_dir` holds more than its header: the log has records.
+/// True when the segments in `log_dir` hold more than their headers and the creation
+/// record: the log has records a ledger wrote after its creation was complete.
+///
+/// A log holding only the creation record is the trace of a creation cut short before
+/// the secret was stored; it opens as a new ledger.
 pub fn holds_records(log_dir: &Path) -> Result<bool, LogError> {
     if !log_dir.exists() {
         return Ok(false);
     }
+    // The creation record's frame: header and a one-byte payload.
+    let creation_frame_bytes = FRAME_HEADER_BYTES as u64 + 1;
+    let mut record_bytes = 0;
     for (_, path) in list_segments(log_dir)? {
         let bytes = fs::metadata(&path)
             .map_err(|source| LogError::io("inspect", &path, source))?
             .len();
-        if bytes > SEGMENT_HEADER_BYTES as u64 {
-            return Ok(true);
-        }
+        record_bytes += bytes.saturating_sub(SEGMENT_HEADER_BYTES as u64);
     }
-    Ok(false)
+    Ok(record_bytes > creation_frame_bytes)
 }
 
 /// Makes a directory's entries (new or renamed files) durable.
