@@ -14,6 +14,8 @@ use crate::log::LogError;
 
 /// File name of the secret inside the data directory.
 pub const SECRET_FILE_NAME: &str = "secret";
+/// The secret is written here first, then renamed: a crash can leave this file behind.
+pub const SECRET_TEMPORARY_FILE_NAME: &str = "secret.new";
 const SECRET_MAGIC: [u8; 8] = *b"CLKSECR1";
 const SECRET_FILE_BYTES: usize = 8 + IdKey::BYTES + 4;
 
@@ -68,7 +70,7 @@ pub fn store(data_dir: &Path, key: &IdKey) -> Result<(), LogError> {
     bytes.extend_from_slice(key.as_bytes());
     bytes.extend_from_slice(&crc32fast::hash(key.as_bytes()).to_le_bytes());
 
-    let temporary = data_dir.join("secret.new");
+    let temporary = data_dir.join(SECRET_TEMPORARY_FILE_NAME);
     let path = data_dir.join(SECRET_FILE_NAME);
     let mut file = fs::File::create(&temporary)
         .map_err(|source| LogError::io("create", &temporary, source))?;

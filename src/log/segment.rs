@@ -29,6 +29,8 @@ pub const LOG_DIR_NAME: &str = "log";
 
 /// File in the log directory naming the last segment created (see [`write_marker`]).
 pub const MARKER_FILE_NAME: &str = "last-segment";
+/// The marker is written here first, then renamed: a crash can leave this file behind.
+pub const MARKER_TEMPORARY_FILE_NAME: &str = "last-segment.new";
 const MARKER_MAGIC: [u8; 8] = *b"CLKLAST1";
 const MARKER_FILE_BYTES: usize = 16;
 
@@ -141,7 +143,7 @@ pub fn write_marker(log_dir: &Path, number: u32) -> Result<(), LogError> {
     bytes.extend_from_slice(&MARKER_MAGIC);
     bytes.extend_from_slice(&number.to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&number.to_le_bytes()).to_le_bytes());
-    let temporary = log_dir.join("last-segment.new");
+    let temporary = log_dir.join(MARKER_TEMPORARY_FILE_NAME);
     let path = log_dir.join(MARKER_FILE_NAME);
     let mut file =
         File::create(&temporary).map_err(|source| LogError::io("create", &temporary, source))?;

@@ -16,12 +16,36 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use clickledger::ledger::LOCK_FILE_NAME;
-use clickledger::log::segment::{LOG_DIR_NAME, MARKER_FILE_NAME};
-use clickledger::secret::SECRET_FILE_NAME;
+use clickledger::log::segment::{LOG_DIR_NAME, MARKER_FILE_NAME, MARKER_TEMPORARY_FILE_NAME};
+use clickledger::secret::{SECRET_FILE_NAME, SECRET_TEMPORARY_FILE_NAME};
 
 /// Written into every data directory the tool creates a ledger in: the command line that
-/// made it, one line. The engine ignores files it does not own.
+/// made it on the first line, then [`FINISHED_LINE`] once the run has finished and its
+/// ledger is synced. The engine ignores files it does not own.
 pub(crate) const ORIGIN_FILE: &str = "cli-origin.txt";
+
+/// The second line of [`ORIGIN_FILE`] of a run that finished.
+const FINISHED_LINE: &str = "finished";
+
+/// Who wrote a data directory's ledger, from its [`ORIGIN_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// The command line.
+    pub command: String,
+    /// False when the run stopped (was killed, or failed) before the end: the ledger holds
+    /// only part of its input.
+    pub finished: bool,
+}
+
+impl Origin {
+    fn parse(text: &str) -> Origin {
+        let mut lines = text.lines();
+        Origin {
+            command: lines.next().unwrap_or_default().to_owned(),
+            finished: lines.next() == Some(FINISHED_LINE),
+        }
+    }
+}
 
 /// The start of [`ORIGIN_FILE`] for a ledger `simulate` may replace.
 const SIMULATE_ORIGIN: &str = "clickledger simulate";
@@ -120,14 +144,25 @@ pub(crate) fn check_new(
         return Ok(());
     };
     let simulated = previous
-        .as_deref()
-        .is_some_and(|line| line.starts_with(SIMULATE_ORIGIN));
+        .as_ref()
+        .is_some_and(|origin| origin.command.starts_with(SIMULATE_ORIGIN));
     if replace_simulation && simulated {
         return ledger_entries(dir).map(drop);
     }
     let holds = match previous {
-        Some(line) => format!("it holds a ledger written by `{line}`"),
-        None => "it holds files clickledger did not write".to_owned(),
+        Some(Origin {
+            command,
+            finished: true,
+        }) => format!("it holds a ledger written by `{command}`"),
+        Some(Origin {
+            command,
+            finished: false,
+        }) => format!("it holds the ledger of a run of `{command}` that did not finish"),
+        None if holds_ledger(dir) => "it holds a ledger this tool did not write".to_owned(),
+        None => format!(
+            "it holds {}, which is not a ledger's",
+            first_entry(dir)?.display()
+        ),
     };
     Err(DataDirError::NotEmpty {
         dir: dir.to_owned(),
@@ -173,13 +208,25 @@ pub(crate) fn prepare_new(
     Ok(lock)
 }
 
-/// Checks that `dir` holds a ledger to read: its log directory is there (see
-/// `docs/FORMAT.md`). Returns the directory's origin line, if the tool wrote one.
-pub(crate) fn require_existing(dir: &Path) -> Result<Option<String>, DataDirError> {
+/// Records in [`ORIGIN_FILE`] that the run which wrote the ledger in `dir` finished.
+pub(crate) fn mark_finished(dir: &Path) -> Result<(), DataDirError> {
+    let path = dir.join(ORIGIN_FILE);
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(io_error("open", &path))?;
+    io::Write::write_all(&mut file, format!("{FINISHED_LINE}\n").as_bytes())
+        .map_err(io_error("write", &path))
+}
+
+/// Checks that `dir` holds a ledger to read: its log directory or its secret is there
+/// (see `docs/FORMAT.md`; a secret without a log is a removed log, which the ledger's
+/// open reports). Returns the directory's origin, if the tool wrote one.
+pub(crate) fn require_existing(dir: &Path) -> Result<Option<Origin>, DataDirError> {
     let why = match state(dir)? {
         State::Missing => "does not exist",
         State::Empty => "is empty",
-        State::Holds(_) if !dir.join(LOG_DIR_NAME).is_dir() => "holds no log/",
+        State::Holds(_) if !holds_ledger(dir) => "holds no log/",
         State::Holds(origin) => return Ok(origin),
     };
     let dir = dir.to_owned();
@@ -190,8 +237,8 @@ pub(crate) fn require_existing(dir: &Path) -> Result<Option<String>, DataDirErro
 enum State {
     Missing,
     Empty,
-    /// Not empty; the line of its [`ORIGIN_FILE`], if it has one.
-    Holds(Option<String>),
+    /// Not empty; what its [`ORIGIN_FILE`] says, if it has one.
+    Holds(Option<Origin>),
 }
 
 fn state(dir: &Path) -> Result<State, DataDirError> {
@@ -209,9 +256,19 @@ fn state(dir: &Path) -> Result<State, DataDirError> {
         return Ok(State::Empty);
     }
     let origin = fs::read_to_string(dir.join(ORIGIN_FILE)).ok();
-    Ok(State::Holds(origin.map(|text| {
-        text.lines().next().unwrap_or_default().to_owned()
-    })))
+    Ok(State::Holds(origin.as_deref().map(Origin::parse)))
+}
+
+/// True when `dir` holds a ledger's log or secret.
+fn holds_ledger(dir: &Path) -> bool {
+    dir.join(LOG_DIR_NAME).is_dir() || dir.join(SECRET_FILE_NAME).is_file()
+}
+
+/// The first entry of a directory that is not empty, in name order, for messages.
+fn first_entry(dir: &Path) -> Result<PathBuf, DataDirError> {
+    let entries = sorted_entries(dir)?;
+    let first = entries.first().map(|(name, _)| PathBuf::from(name));
+    Ok(first.unwrap_or_default())
 }
 
 /// Takes the lock of the ledger in `dir`, then removes the ledger's files, keeping the
@@ -225,8 +282,8 @@ fn remove_ledger(dir: &Path) -> Result<DirLock, DataDirError> {
     // The secret first, the reverse of the order a ledger creates its files in
     // (docs/FORMAT.md): a removal cut short leaves a log without its secret, which refuses
     // to open, never a secret that a new log would reuse. Running simulate again finishes.
-    if entries.secret {
-        let path = dir.join(SECRET_FILE_NAME);
+    for name in &entries.secret_files {
+        let path = dir.join(name);
         fs::remove_file(&path).map_err(io_error("remove", &path))?;
     }
     let log_dir = dir.join(LOG_DIR_NAME);
@@ -268,8 +325,8 @@ struct LedgerEntries {
     log_dir: bool,
     /// The segments and the last-segment marker in `log/`.
     log_files: Vec<PathBuf>,
-    /// The secret is there.
-    secret: bool,
+    /// The secret and a temporary copy a crash left, in the order to remove them.
+    secret_files: Vec<&'static str>,
 }
 
 /// Lists the ledger's entries in `dir`, or names the first entry (in name order) that
@@ -284,7 +341,10 @@ fn ledger_entries(dir: &Path) -> Result<LedgerEntries, DataDirError> {
                 entries.log_dir = true;
                 entries.log_files = log_files(dir)?;
             }
-            Some(SECRET_FILE_NAME) if is_file => entries.secret = true,
+            Some(SECRET_FILE_NAME) if is_file => entries.secret_files.insert(0, SECRET_FILE_NAME),
+            Some(SECRET_TEMPORARY_FILE_NAME) if is_file => {
+                entries.secret_files.push(SECRET_TEMPORARY_FILE_NAME)
+            }
             Some(LOCK_FILE_NAME | ORIGIN_FILE) if is_file => {}
             _ => return Err(foreign(dir, PathBuf::from(name))),
         }
@@ -293,14 +353,14 @@ fn ledger_entries(dir: &Path) -> Result<LedgerEntries, DataDirError> {
 }
 
 /// The paths of the files in `dir/log/`, or the first that is not a segment or the
-/// last-segment marker.
+/// last-segment marker (or its temporary copy, which a crash can leave).
 fn log_files(dir: &Path) -> Result<Vec<PathBuf>, DataDirError> {
     let log_dir = dir.join(LOG_DIR_NAME);
     let mut files = Vec::new();
     for (name, file_type) in sorted_entries(&log_dir)? {
-        let ours = name
-            .to_str()
-            .is_some_and(|name| name == MARKER_FILE_NAME || is_segment_name(name));
+        let ours = name.to_str().is_some_and(|name| {
+            [MARKER_FILE_NAME, MARKER_TEMPORARY_FILE_NAME].contains(&name) || is_segment_name(name)
+        });
         if !(ours && file_type.is_file()) {
             return Err(foreign(dir, Path::new(LOG_DIR_NAME).join(name)));
         }
@@ -348,7 +408,15 @@ mod tests {
         let dir = scratch.path().join("a/b");
         prepare_new(&dir, SIMULATE, "simulate", true).unwrap();
         fs::create_dir(dir.join(LOG_DIR_NAME)).unwrap();
-        assert_eq!(require_existing(&dir).unwrap().as_deref(), Some(SIMULATE));
+        let origin = |finished| {
+            Some(Origin {
+                command: SIMULATE.to_owned(),
+                finished,
+            })
+        };
+        assert_eq!(require_existing(&dir).unwrap(), origin(false));
+        mark_finished(&dir).unwrap();
+        assert_eq!(require_existing(&dir).unwrap(), origin(true));
     }
 
     /// Writes the files a ledger and the tool leave in `dir`, as an earlier simulate did.
@@ -358,11 +426,14 @@ mod tests {
         for name in [
             "segment-00000001.log",
             "segment-00000002.log",
-            "last-segment",
+            MARKER_FILE_NAME,
+            MARKER_TEMPORARY_FILE_NAME,
         ] {
             fs::write(dir.join(LOG_DIR_NAME).join(name), b"log").unwrap();
         }
+        // The temporary files a run killed while storing them leaves behind.
         fs::write(dir.join(SECRET_FILE_NAME), b"secret").unwrap();
+        fs::write(dir.join(SECRET_TEMPORARY_FILE_NAME), b"secret").unwrap();
         fs::write(dir.join(LOCK_FILE_NAME), b"").unwrap();
     }
 
@@ -403,7 +474,7 @@ mod tests {
             "{error}"
         );
         assert_eq!(names_in(scratch.path()), before);
-        assert_eq!(names_in(&scratch.path().join(LOG_DIR_NAME)).len(), 3);
+        assert_eq!(names_in(&scratch.path().join(LOG_DIR_NAME)).len(), 4);
     }
 
     #[test]
@@ -462,8 +533,19 @@ mod tests {
     fn replay_refuses_an_earlier_simulation_and_names_it() {
         let scratch = tempfile::tempdir().unwrap();
         prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap();
-        let error = prepare_new(scratch.path(), "clickledger replay", "replay", false);
-        let message = error.unwrap_err().to_string();
+        let refusal = || {
+            let error = prepare_new(scratch.path(), "clickledger replay", "replay", false);
+            error.unwrap_err().to_string()
+        };
+        let message = refusal();
+        assert!(
+            message.contains(
+                "a run of `clickledger simulate --clicks 10 --seed 1` that did not finish"
+            ),
+            "{message}"
+        );
+        mark_finished(scratch.path()).unwrap();
+        let message = refusal();
         assert!(
             message.contains("a ledger written by `clickledger simulate --clicks 10"),
             "{message}"
@@ -476,7 +558,32 @@ mod tests {
         fs::write(scratch.path().join("notes.txt"), b"mine").unwrap();
         let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
         assert!(matches!(error, DataDirError::NotEmpty { .. }));
+        let message = error.to_string();
+        assert!(
+            message.contains("notes.txt, which is not a ledger's"),
+            "{message}"
+        );
         assert!(scratch.path().join("notes.txt").exists());
+    }
+
+    #[test]
+    fn a_ledger_the_tool_did_not_write_is_called_a_ledger() {
+        let scratch = tempfile::tempdir().unwrap();
+        drop(clickledger::Ledger::open(scratch.path(), Default::default()).unwrap());
+        let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("a ledger this tool did not write"),
+            "{message}"
+        );
+        assert_eq!(require_existing(scratch.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_secret_without_its_log_is_left_to_the_ledger_to_report() {
+        let scratch = tempfile::tempdir().unwrap();
+        fs::write(scratch.path().join(SECRET_FILE_NAME), b"secret").unwrap();
+        assert!(require_existing(scratch.path()).is_ok());
     }
 
     #[test]

@@ -25,6 +25,8 @@ use clickledger::{
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::error::CliError;
+
 /// The ledger is synced after this many events, so that a crash of a long replay loses at
 /// most this much buffered work; the final sync happens in the caller. 2^18 events are
 /// about 8 MiB of log at the engine's 32-byte-per-click goal.
@@ -109,12 +111,13 @@ pub(crate) struct Scheduled {
 
 /// Every event of a workload in the order the run applies them: by time, clicks before
 /// postbacks in the same second, then by row.
-pub(crate) fn schedule(clicks: &[Click]) -> Vec<Scheduled> {
+pub(crate) fn schedule(clicks: &[Click]) -> Result<Vec<Scheduled>, CliError> {
     let conversions = clicks
         .iter()
         .filter(|click| click.converts_at.is_some())
         .count();
-    let mut events = Vec::with_capacity(clicks.len() + conversions);
+    let mut events = Vec::new();
+    CliError::reserve(&mut events, clicks.len() + conversions, "events")?;
     for (row, click) in (0u32..).zip(clicks) {
         assert!(
             click.converts_at.is_none_or(|at| at >= click.at),
@@ -133,7 +136,7 @@ pub(crate) fn schedule(clicks: &[Click]) -> Vec<Scheduled> {
     }
     // Keys are unique (a row has one click and at most one conversion): unstable is exact.
     events.sort_unstable();
-    events
+    Ok(events)
 }
 
 /// The counts of a run, by what the ledger answered.
@@ -392,6 +395,7 @@ mod tests {
     fn schedule_orders_by_time_and_puts_clicks_first_in_a_second() {
         let clicks = [click(20, None), click(10, Some(20)), click(5, Some(10))];
         let order: Vec<(u32, Event)> = schedule(&clicks)
+            .unwrap()
             .iter()
             .map(|s| (s.at.unix(), s.event))
             .collect();
@@ -452,7 +456,7 @@ mod tests {
             order_prefix: "t",
         };
         let programs = register_programs(&ledger, &workload).unwrap();
-        let events = schedule(&workload.clicks);
+        let events = schedule(&workload.clicks).unwrap();
         let tally = run(
             &ledger,
             &workload,

@@ -11,6 +11,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
 use crate::drive::{Click, Workload};
+use crate::error::CliError;
 
 /// Programs (the sample's distinct `app` values).
 const PROGRAMS: u16 = 161;
@@ -55,35 +56,35 @@ const CONVERT_MIN_SECONDS: u32 = 2;
 const CONVERT_MAX_SECONDS: u32 = 46_341;
 
 /// A workload of `clicks` clicks, the same for the same seed.
-pub(crate) fn generate(clicks: u32, seed: u64) -> Workload {
+pub(crate) fn generate(clicks: u32, seed: u64) -> Result<Workload, CliError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let programs = Weighted::zipf(PROGRAMS, PROGRAM_ZIPF_OFFSET, PROGRAM_ZIPF_EXPONENT);
     let partners = Weighted::zipf(PARTNERS, PARTNER_ZIPF_OFFSET, PARTNER_ZIPF_EXPONENT);
     let hours = Weighted::new(
         (0..SPAN_HOURS).map(|hour| f64::from(CLICKS_PER_UTC_HOUR[(16 + hour as usize) % 24])),
     );
-    let mut generated: Vec<Click> = (0..clicks)
-        .map(|_| {
-            let hour = hours.sample(&mut rng) as u32;
-            let at = Timestamp::from_unix(START_UNIX_SECONDS + hour * 3_600)
-                .plus_seconds(rng.random_range(0..3_600));
-            let converts = rng.random_range(0..1_000_000) < CONVERSIONS_PER_MILLION;
-            Click {
-                at,
-                program: sample_u16(&programs, &mut rng),
-                partner: sample_u16(&partners, &mut rng),
-                converts_at: converts.then(|| at.plus_seconds(time_to_convert(&mut rng))),
-            }
-        })
-        .collect();
+    let mut generated: Vec<Click> = Vec::new();
+    CliError::reserve(&mut generated, clicks as usize, "clicks")?;
+    generated.extend((0..clicks).map(|_| {
+        let hour = hours.sample(&mut rng) as u32;
+        let at = Timestamp::from_unix(START_UNIX_SECONDS + hour * 3_600)
+            .plus_seconds(rng.random_range(0..3_600));
+        let converts = rng.random_range(0..1_000_000) < CONVERSIONS_PER_MILLION;
+        Click {
+            at,
+            program: sample_u16(&programs, &mut rng),
+            partner: sample_u16(&partners, &mut rng),
+            converts_at: converts.then(|| at.plus_seconds(time_to_convert(&mut rng))),
+        }
+    }));
     // Rows in time order, as a click log is written; stable, so the result stays fixed.
     generated.sort_by_key(|click| click.at);
-    Workload {
+    Ok(Workload {
         programs: (1..=PROGRAMS).map(|rank| format!("app-{rank}")).collect(),
         partners: (1..=PARTNERS).map(|rank| format!("ch-{rank}")).collect(),
         clicks: generated,
         order_prefix: "sim",
-    }
+    })
 }
 
 /// Seconds from click to conversion (see [`CONVERT_MEDIAN_SECONDS`]).
@@ -147,17 +148,20 @@ mod tests {
 
     #[test]
     fn same_seed_gives_the_same_workload() {
-        assert_eq!(generate(20_000, 7), generate(20_000, 7));
+        assert_eq!(generate(20_000, 7).unwrap(), generate(20_000, 7).unwrap());
     }
 
     #[test]
     fn another_seed_gives_another_workload() {
-        assert_ne!(generate(20_000, 7).clicks, generate(20_000, 8).clicks);
+        assert_ne!(
+            generate(20_000, 7).unwrap().clicks,
+            generate(20_000, 8).unwrap().clicks
+        );
     }
 
     #[test]
     fn workload_has_the_samples_shape() {
-        let workload = generate(200_000, 1);
+        let workload = generate(200_000, 1).unwrap();
         let clicks = &workload.clicks;
         assert_eq!(
             (workload.programs.len(), workload.partners.len()),

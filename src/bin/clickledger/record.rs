@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clickledger::{Ledger, Options};
 
-use crate::datadir::DirLock;
+use crate::datadir::{self, DirLock};
 use crate::drive::{self, Workload};
 use crate::error::CliError;
 use crate::progress;
@@ -29,7 +29,7 @@ pub(crate) struct Run<'run> {
 /// Opens the ledger in `run.data_dir`, registers the workload's programs, applies its
 /// events in time order, syncs, and checks the counts.
 pub(crate) fn record(workload: &Workload, run: Run<'_>) -> Result<Summary, CliError> {
-    let events = drive::schedule(&workload.clicks);
+    let events = drive::schedule(&workload.clicks)?;
     let load_ms = elapsed_ms(run.load_started);
 
     let started = Instant::now();
@@ -49,6 +49,7 @@ pub(crate) fn record(workload: &Workload, run: Run<'_>) -> Result<Summary, CliEr
     let started = Instant::now();
     ledger.sync()?;
     let sync_ms = elapsed_ms(started);
+    datadir::mark_finished(run.data_dir)?;
 
     let clicks = workload.clicks.len() as u64;
     let conversions_expected = workload.conversions();
@@ -95,11 +96,12 @@ mod tests {
             clicks: vec![click(2), click(2)],
             order_prefix: "t",
         };
+        let dir_lock = datadir::prepare_new(scratch.path(), "test", "simulate", false).unwrap();
         let run = Run {
             command: "simulate",
             source: "test".into(),
             data_dir: scratch.path(),
-            dir_lock: None,
+            dir_lock,
             load_started: Instant::now(),
         };
         let summary = record(&workload, run).unwrap();

@@ -18,7 +18,7 @@ pub(crate) fn simulate(clicks: u32, seed: u64, data_dir: &Path) -> Result<Summar
     let dir_lock = datadir::prepare_new(data_dir, &origin, "simulate", true)?;
 
     let load_started = Instant::now();
-    let workload = generator::generate(clicks, seed);
+    let workload = generator::generate(clicks, seed)?;
     tracing::info!(
         clicks,
         conversions = workload.conversions(),

@@ -4,10 +4,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use clickledger::{Conversion, Ledger, Options, ProgramSettings, Stats};
+use clickledger::{Conversion, Ledger, LedgerError, Options, ProgramSettings, Stats};
 use serde::Serialize;
 
-use crate::datadir;
+use crate::datadir::{self, DataDirError};
 use crate::error::CliError;
 use crate::report::thousands;
 
@@ -22,6 +22,9 @@ pub(crate) struct LedgerReport {
     pub data_dir: String,
     /// The command line that wrote the ledger, when this tool did.
     pub origin: Option<String>,
+    /// False when that command stopped before the end (killed, or failed): the ledger
+    /// holds part of its input. `None` when this tool did not write the ledger.
+    pub origin_finished: Option<bool>,
     /// What the open repaired, in words; `None` when the log was intact.
     pub recovery: Option<String>,
     /// Records replayed from the log at open.
@@ -74,7 +77,14 @@ pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerRe
         read_only: true,
         ..Options::default()
     };
-    let ledger = Ledger::open(data_dir, read_only)?;
+    let ledger = match Ledger::open(data_dir, read_only) {
+        Err(LedgerError::NoLedger { dir }) => {
+            let why = "holds a log whose creation did not finish (the secret was never \
+                       stored; the next writer to open it finishes it)";
+            return Err(DataDirError::NoLedger { dir, why }.into());
+        }
+        opened => opened?,
+    };
     let stats = ledger.stats();
     let recovery = ledger.recovery();
     let repaired = recovery.torn_tail.as_ref().map(|tail| {
@@ -94,7 +104,8 @@ pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerRe
     let listed = list_conversions || stats.conversions <= CONVERSIONS_LISTED_BY_DEFAULT_MAX;
     Ok(LedgerReport {
         data_dir: data_dir.display().to_string(),
-        origin,
+        origin_finished: origin.as_ref().map(|origin| origin.finished),
+        origin: origin.map(|origin| origin.command),
         recovery: repaired,
         records_replayed: recovery.records,
         stats,
@@ -148,6 +159,12 @@ impl LedgerReport {
         let mut out = format!("ledger in {}\n", self.data_dir);
         if let Some(origin) = &self.origin {
             let _ = writeln!(out, "  written by   {origin}");
+            if self.origin_finished == Some(false) {
+                let _ = writeln!(
+                    out,
+                    "               (it did not finish: the ledger holds part of its input)"
+                );
+            }
         }
         let recovery = self.recovery.as_deref().unwrap_or("log intact");
         let _ = writeln!(
