@@ -486,17 +486,16 @@ impl Ledger {
             return Ok(rejected(error.into(), Vec::new()));
         }
         let mut state = program.state.lock();
-        if let Some(index) = state.by_order_id.get(&postback.order.order_id) {
-            return Ok(retry_outcome(&state.conversions[*index], postback));
+        if let Some(original) = state.by_order_id(&postback.order.order_id) {
+            return Ok(retry_outcome(original, postback));
         }
         let decision = decide(
             &postback.click_ids,
             |id| self.examine(id, &program, at),
             |id| {
                 state
-                    .by_claimed_click
-                    .get(id)
-                    .map_or(ConversionId(0), |index| state.conversions[*index].id)
+                    .by_claimed_click(id)
+                    .map_or(ConversionId(0), |conversion| conversion.id)
             },
         );
         match decision.result {
@@ -565,10 +564,7 @@ impl Ledger {
         let entry = self.authentic_entry(id)?;
         let program = self.registry.read().program(entry.program())?.clone();
         let state = program.state.lock();
-        state
-            .by_claimed_click
-            .get(id)
-            .map(|index| state.conversions[*index].clone())
+        state.by_claimed_click(id).cloned()
     }
 
     /// Every conversion of a program, in acceptance order.
@@ -583,7 +579,7 @@ impl Ledger {
             return Vec::new();
         };
         let state = entry.state.lock();
-        state.conversions.clone()
+        state.conversions().to_vec()
     }
 
     /// Counts of what the ledger holds.
@@ -1088,7 +1084,7 @@ impl ReplayState {
         order_id: &str,
         claimed: &[ClickId],
     ) -> Result<(), String> {
-        if program.state.lock().by_order_id.contains_key(order_id) {
+        if program.state.lock().by_order_id(order_id).is_some() {
             return Err(format!("order {order_id:?} converted twice"));
         }
         for id in claimed {

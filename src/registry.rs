@@ -1,7 +1,9 @@
 //! Who is who: programs (with their keys and conversions) and partners.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -25,29 +27,67 @@ pub(crate) struct ProgramEntry {
 }
 
 /// The conversions of one program, by order id and by claimed click.
+///
+/// Both lookups use hashbrown with its default hasher (foldhash, seeded at random per
+/// map): several times faster than the standard library's SipHash on these short keys,
+/// and order ids, which advertisers choose, cannot be aimed at a known seed. The order-id
+/// table stores only indices into `conversions` and hashes the order id found there, so
+/// each order id is stored once, in its conversion.
 #[derive(Default)]
 pub(crate) struct ProgramState {
-    pub conversions: Vec<Arc<Conversion>>,
-    pub by_order_id: HashMap<String, usize>,
-    pub by_claimed_click: HashMap<ClickId, usize>,
+    conversions: Vec<Arc<Conversion>>,
+    by_order_id: HashTable<usize>,
+    by_claimed_click: HashMap<ClickId, usize>,
+    hasher: DefaultHashBuilder,
 }
 
 impl ProgramState {
-    /// Adds an accepted conversion; every claimed ID must be new to this program.
+    /// Every conversion of the program, in acceptance order.
+    pub fn conversions(&self) -> &[Arc<Conversion>] {
+        &self.conversions
+    }
+
+    /// The conversion of order `order_id`, if it was accepted.
+    pub fn by_order_id(&self, order_id: &str) -> Option<&Arc<Conversion>> {
+        let hash = self.hasher.hash_one(order_id);
+        self.by_order_id
+            .find(hash, |&index| {
+                self.conversions[index].order.order_id == order_id
+            })
+            .map(|&index| &self.conversions[index])
+    }
+
+    /// The conversion that claimed `id`, if one did.
+    pub fn by_claimed_click(&self, id: &ClickId) -> Option<&Arc<Conversion>> {
+        let index = *self.by_claimed_click.get(id)?;
+        Some(&self.conversions[index])
+    }
+
+    /// Adds an accepted conversion; its order id and every claimed ID must be new to
+    /// this program.
     pub fn insert(&mut self, conversion: Arc<Conversion>) {
         let index = self.conversions.len();
         for id in &conversion.claimed {
             let previous = self.by_claimed_click.insert(*id, index);
             assert!(previous.is_none(), "click {id} claimed twice");
         }
-        let previous = self
-            .by_order_id
-            .insert(conversion.order.order_id.clone(), index);
-        assert!(
-            previous.is_none(),
-            "order {} recorded twice",
-            conversion.order.order_id
+        let order_id = conversion.order.order_id.as_str();
+        // The caller looked the order up under the same program lock; checking again
+        // would cost a second lookup on every accepted conversion.
+        debug_assert!(
+            self.by_order_id(order_id).is_none(),
+            "order {order_id} recorded twice"
         );
+        let hash = self.hasher.hash_one(order_id);
+        let Self {
+            conversions,
+            by_order_id,
+            hasher,
+            ..
+        } = self;
+        by_order_id.insert_unique(hash, index, |&stored| {
+            hasher.hash_one(conversions[stored].order.order_id.as_str())
+        });
         self.conversions.push(conversion);
     }
 }

@@ -81,7 +81,10 @@ mod tests {
         let mut clicks: Vec<u64> = Vec::new();
         let error = CliError::reserve(&mut clicks, usize::MAX / 4, "clicks").unwrap_err();
         let message = error.to_string();
-        assert!(message.starts_with("cannot allocate memory for"), "{message}");
+        assert!(
+            message.starts_with("cannot allocate memory for"),
+            "{message}"
+        );
         assert!(message.contains("clicks"), "{message}");
         CliError::reserve(&mut clicks, 1_000, "clicks").expect("a small one fits");
         assert!(clicks.capacity() >= 1_000);
