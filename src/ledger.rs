@@ -7,7 +7,7 @@
 //! Lock order, to rule out deadlocks: a program's lock, then the registry, then the
 //! writer. No code takes a program lock while holding the registry or the writer.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

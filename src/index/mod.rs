@@ -5,7 +5,7 @@
 //! memory per click stays at 8 bytes plus at most one partly used chunk per day, and a
 //! growing table never copies what it already holds.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
