@@ -971,6 +971,8 @@ impl ReplayState {
         }
         match record {
             Record::LedgerCreated => Err("a second creation record".to_owned()),
+            // The log consumes seals itself (see `log::replay`).
+            Record::SegmentSealed => Err("a seal record inside a segment".to_owned()),
             Record::ProgramRegistered(program) => {
                 self.registry
                     .add_program(program.id, program.key_sha256, program.settings)

@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use clickledger::log::frame::append_frame;
+use clickledger::log::record::Record;
 use clickledger::log::segment::{segment_file_name, write_marker, MARKER_FILE_NAME};
 use clickledger::log::LogError;
 use clickledger::{ClickId, ClickKind, Ledger, LedgerError, Options, ProgramSettings, Timestamp};
@@ -272,12 +274,75 @@ fn segment_sizes_outside_the_supported_range_are_refused() {
 fn a_crash_while_writing_a_new_segments_header_is_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let ids = ledger_with_clicks(dir.path(), 500);
-    let next = segment_count(dir.path()) + 1;
-    // Created, header not yet durable, marker not yet updated.
-    fs::write(segment(dir.path(), next), b"CLKLE").unwrap();
+    let last = segment_count(dir.path());
+    // The last segment sealed, its successor created with its header not yet durable,
+    // and the marker not yet updated.
+    append_seal(&segment(dir.path(), last));
+    fs::write(segment(dir.path(), last + 1), b"CLKLE").unwrap();
     let ledger = Ledger::open(dir.path(), small_segments()).unwrap();
     let torn = ledger.recovery().torn_tail.clone().expect("reported");
     assert_eq!((torn.offset, torn.bytes_cut), (0, 5));
     assert!(ids.iter().all(|id| ledger.click(id).is_some()));
-    assert_eq!(fs::metadata(segment(dir.path(), next)).unwrap().len(), 16);
+    assert_eq!(
+        fs::metadata(segment(dir.path(), last + 1)).unwrap().len(),
+        16
+    );
+}
+
+/// Appends a seal record to the segment at `path`, as a rollover does.
+fn append_seal(path: &Path) {
+    let mut frame = Vec::new();
+    append_frame(&mut frame, |out| Record::SegmentSealed.encode(out));
+    let mut bytes = fs::read(path).unwrap();
+    bytes.extend_from_slice(&frame);
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_segment_before_the_last_cut_at_a_record_boundary_refuses_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with_clicks(dir.path(), 500);
+    assert!(segment_count(dir.path()) >= 3);
+    let second = segment(dir.path(), 2);
+    // Cut just before its seal: every record left is whole and valid.
+    let length = fs::metadata(&second).unwrap().len();
+    fs::File::options()
+        .write(true)
+        .open(&second)
+        .unwrap()
+        .set_len(length - 9)
+        .unwrap();
+    match Ledger::open(dir.path(), small_segments()) {
+        Err(LedgerError::Log(LogError::Corrupt {
+            segment, problem, ..
+        })) => {
+            assert_eq!(segment, second);
+            assert!(problem.contains("without its seal"), "{problem}");
+        }
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("a segment cut short before the last one opened"),
+    }
+}
+
+#[test]
+fn a_crash_after_sealing_the_last_segment_continues_in_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ledger_with_clicks(dir.path(), 3);
+    append_seal(&segment(dir.path(), 1));
+    let ledger = Ledger::open(dir.path(), small_segments()).unwrap();
+    assert!(ids.iter().all(|id| ledger.click(id).is_some()));
+    let program = ledger.program_id("p1").unwrap();
+    let at = Timestamp::from_unix(CLICKED);
+    let more = ledger
+        .record_click(program, "a7", ClickKind::Click, at)
+        .unwrap();
+    ledger.sync().unwrap();
+    drop(ledger);
+    assert_eq!(
+        segment_count(dir.path()),
+        2,
+        "nothing appended after the seal"
+    );
+    let reopened = Ledger::open(dir.path(), small_segments()).unwrap();
+    assert!(reopened.click(&more).is_some());
 }

@@ -24,6 +24,8 @@ const KIND_SLOTS_RESERVED: u8 = 4;
 const KIND_CONVERSION_RECORDED: u8 = 5;
 /// Kind byte of [`Record::LedgerCreated`].
 const KIND_LEDGER_CREATED: u8 = 6;
+/// Kind byte of [`Record::SegmentSealed`].
+const KIND_SEGMENT_SEALED: u8 = 7;
 
 /// Payload bytes of a click record: kind, ID, program, partner, click kind.
 pub const CLICK_RECORD_BYTES: usize = 1 + CLICK_ID_BYTES + 4 + 4 + 1;
@@ -97,6 +99,10 @@ pub enum Record {
     /// A directory with a secret whose log lacks it lost the start of its log (a
     /// truncated or replaced segment), and must not open: it would mint IDs again.
     LedgerCreated,
+    /// The last record of every segment but the last, synced before the next segment is
+    /// created. A segment before the last that does not end with it was cut short. The
+    /// log reads it; the ledger never sees it.
+    SegmentSealed,
 }
 
 /// Why a payload with a valid CRC does not decode.
@@ -167,6 +173,7 @@ impl Record {
                 encode_serde(out, KIND_CONVERSION_RECORDED, conversion)
             }
             Record::LedgerCreated => out.push(KIND_LEDGER_CREATED),
+            Record::SegmentSealed => out.push(KIND_SEGMENT_SEALED),
         }
     }
 
@@ -202,6 +209,10 @@ impl Record {
             KIND_LEDGER_CREATED => {
                 check_size(kind, payload, 1)?;
                 Ok(Record::LedgerCreated)
+            }
+            KIND_SEGMENT_SEALED => {
+                check_size(kind, payload, 1)?;
+                Ok(Record::SegmentSealed)
             }
             _ => Err(RecordError::UnknownKind { kind }),
         }
@@ -330,13 +341,17 @@ mod tests {
             verdicts: vec![([1; 12], Verdict::Accepted), ([2; 12], Verdict::Forged)],
         }));
         round_trip(Record::LedgerCreated);
+        round_trip(Record::SegmentSealed);
     }
 
     #[test]
-    fn creation_record_is_its_kind_byte_alone() {
+    fn creation_and_seal_records_are_their_kind_bytes_alone() {
         let mut out = Vec::new();
         Record::LedgerCreated.encode(&mut out);
         assert_eq!(out, [6]);
+        out.clear();
+        Record::SegmentSealed.encode(&mut out);
+        assert_eq!(out, [7]);
         assert_eq!(
             Record::decode(&[6, 0]),
             Err(RecordError::Size {

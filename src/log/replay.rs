@@ -57,7 +57,10 @@ pub fn replay(
     };
 
     let mut earlier_bytes = 0;
-    let mut last_valid_bytes = 0;
+    let mut last_end = SegmentEnd {
+        valid_bytes: 0,
+        sealed: false,
+    };
     for (index, (number, path)) in segments.iter().enumerate() {
         let is_last = index == last_index;
         // A segment the marker names was complete, header synced, before it was named.
@@ -69,11 +72,19 @@ pub fn replay(
             (true, false, false) => Tail::CutUnnamed,
             (true, false, true) => Tail::ReportUnnamed,
         };
-        let valid_bytes = replay_segment(path, *number, tail, apply, &mut report)?;
+        let end = replay_segment(path, *number, tail, apply, &mut report)?;
         if is_last {
-            last_valid_bytes = valid_bytes;
+            last_end = end;
+        } else if end.sealed {
+            earlier_bytes += end.valid_bytes;
         } else {
-            earlier_bytes += valid_bytes;
+            return Err(LogError::Corrupt {
+                segment: path.clone(),
+                offset: end.valid_bytes,
+                problem: "the segment ends without its seal record, though a later segment \
+                          exists: it was cut short"
+                    .to_owned(),
+            });
         }
     }
     report.segments = segments.len() as u64;
@@ -82,14 +93,18 @@ pub fn replay(
         // A crash between creating a segment and recording it, or a fresh directory.
         write_marker(&log_dir, last.0)?;
     }
-    let writer = LogWriter::resume(
+    let mut writer = LogWriter::resume(
         &log_dir,
         last,
-        last_valid_bytes,
+        last_end.valid_bytes,
         earlier_bytes,
         segment_bytes_max,
         read_only,
     )?;
+    if last_end.sealed && !read_only {
+        // The crash came after sealing the last segment, before its successor existed.
+        writer.start_next_segment()?;
+    }
     Ok((writer, report))
 }
 
@@ -154,14 +169,22 @@ impl Tail {
     }
 }
 
-/// Replays one segment; returns its valid length (up to any torn tail).
+/// Where a replayed segment ends.
+struct SegmentEnd {
+    /// Its valid length (up to any torn tail), header included.
+    valid_bytes: u64,
+    /// It ends with its seal record: records go on in the next segment.
+    sealed: bool,
+}
+
+/// Replays one segment and says where it ends.
 fn replay_segment(
     path: &Path,
     number: u32,
     tail: Tail,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
     report: &mut RecoveryReport,
-) -> Result<u64, LogError> {
+) -> Result<SegmentEnd, LogError> {
     let bytes = read_segment(path)?;
     if tail.header_may_be_torn() && bytes.len() < SEGMENT_HEADER_BYTES {
         // The crash came while the segment was being created: its header never became
@@ -170,7 +193,10 @@ fn replay_segment(
             rewrite_header(path, number)?;
         }
         report_torn_tail(report, path, 0, bytes.len() as u64, tail.cuts());
-        return Ok(SEGMENT_HEADER_BYTES as u64);
+        return Ok(SegmentEnd {
+            valid_bytes: SEGMENT_HEADER_BYTES as u64,
+            sealed: false,
+        });
     }
     check_header(path, &bytes, number)?;
 
@@ -187,6 +213,15 @@ fn replay_segment(
                 frame_bytes,
             } => {
                 let record = Record::decode(payload).map_err(|error| corrupt(error.to_string()))?;
+                if record == Record::SegmentSealed {
+                    if offset + frame_bytes != bytes.len() {
+                        return Err(corrupt("records follow the segment's seal".to_owned()));
+                    }
+                    return Ok(SegmentEnd {
+                        valid_bytes: bytes.len() as u64,
+                        sealed: true,
+                    });
+                }
                 apply(record)
                     .map_err(|problem| corrupt(format!("inconsistent record: {problem}")))?;
                 report.records += 1;
@@ -199,13 +234,19 @@ fn replay_segment(
                     }
                     let cut = bytes.len() as u64 - offset as u64;
                     report_torn_tail(report, path, offset as u64, cut, tail.cuts());
-                    return Ok(offset as u64);
+                    return Ok(SegmentEnd {
+                        valid_bytes: offset as u64,
+                        sealed: false,
+                    });
                 }
                 return Err(corrupt(describe_damage(&damage)));
             }
         }
     }
-    Ok(bytes.len() as u64)
+    Ok(SegmentEnd {
+        valid_bytes: bytes.len() as u64,
+        sealed: false,
+    })
 }
 
 /// Reads a segment whole, after checking that it is a plain file (not a link, a device

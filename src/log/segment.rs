@@ -20,10 +20,10 @@ pub const SEGMENT_HEADER_BYTES: usize = 16;
 /// whole, so this bounds the memory an open needs beyond the index.
 pub const SEGMENT_BYTES_MAX_LIMIT: u64 = 1 << 30;
 /// The largest segment file this version writes: a segment is sealed before the append
-/// that would start past `segment_bytes_max`, so it ends at most one frame beyond it.
-/// A larger file is not a segment of ours, and is refused unread.
+/// that would start past `segment_bytes_max`, so it ends at most one record and the seal
+/// record beyond it. A larger file is not a segment of ours, and is refused unread.
 pub const SEGMENT_FILE_BYTES_LIMIT: u64 =
-    SEGMENT_BYTES_MAX_LIMIT + (FRAME_HEADER_BYTES + RECORD_BYTES_MAX) as u64;
+    SEGMENT_BYTES_MAX_LIMIT + (2 * FRAME_HEADER_BYTES + RECORD_BYTES_MAX + 1) as u64;
 /// Subdirectory of the data directory that holds the segments.
 pub const LOG_DIR_NAME: &str = "log";
 

@@ -133,10 +133,20 @@ impl LogWriter {
         self.earlier_segments_bytes + self.segment_bytes + self.buffer.len() as u64
     }
 
-    /// Seals the active segment (synced, so a later segment never outlives an earlier
-    /// one's tail) and starts the next.
+    /// Seals the active segment (its seal record synced, so a later segment never
+    /// outlives an earlier one's tail) and starts the next.
     fn roll(&mut self) -> Result<(), LogError> {
+        append_frame(&mut self.buffer, |out| Record::SegmentSealed.encode(out));
         self.sync()?;
+        self.start_next_segment()
+    }
+
+    /// Creates the segment after the active one, which is sealed, and makes it active.
+    pub(crate) fn start_next_segment(&mut self) -> Result<(), LogError> {
+        debug_assert!(
+            self.buffer.is_empty(),
+            "records left behind in a sealed segment"
+        );
         let (file, path) = create_segment(&self.log_dir, self.number + 1).inspect_err(|_| {
             self.failed = true;
         })?;
