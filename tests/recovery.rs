@@ -212,3 +212,33 @@ fn ids_minted_after_a_reopen_are_never_the_ids_minted_before() {
     assert_ne!(first.slot(), second.slot());
     assert_ne!(first, second);
 }
+
+/// An embedding that opens the ledger around each click (per request, say) must not use
+/// up its day: each open skips only what is left of the last, small, reservation.
+#[test]
+fn a_day_survives_more_than_a_thousand_opens_of_one_click_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = Timestamp::from_unix(CLICKED);
+    let program = {
+        let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+        ledger
+            .register_program_with_key(ProgramSettings::new("p1"), "pk1")
+            .unwrap()
+    };
+    let mut minted = std::collections::HashSet::new();
+    for open in 0..1_100 {
+        let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+        let id = ledger
+            .record_click(program, "a7", ClickKind::Click, at)
+            .unwrap_or_else(|error| panic!("open {open}: {error}"));
+        assert!(minted.insert(id), "open {open} reissued {id}");
+        ledger.sync().unwrap();
+    }
+    let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(ledger.stats().clicks, 1_100);
+    assert!(
+        ledger.stats().slot_table_bytes <= 4 << 20,
+        "{} bytes of slot tables for 1,100 clicks",
+        ledger.stats().slot_table_bytes
+    );
+}
