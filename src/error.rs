@@ -61,9 +61,35 @@ pub enum LedgerError {
     #[error("the ledger holds the maximum number of programs")]
     TooManyPrograms,
     /// Every slot of a day (2^32) is used.
-    #[error("all click slots of day {day} are used")]
+    #[error(
+        "all click slots of {} (UTC day {day}) are used; clicks dated that day cannot be \
+         recorded",
+        day_date(*day)
+    )]
     PartitionFull {
         /// UTC day number.
         day: u32,
     },
+}
+
+/// The date of UTC day `day`, as `2023-11-14`.
+fn day_date(day: u32) -> String {
+    let start = crate::Timestamp::from_unix(day.saturating_mul(crate::time::SECONDS_PER_DAY));
+    let mut text = start.to_rfc3339();
+    text.truncate("YYYY-MM-DD".len());
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_partition_is_named_by_its_date() {
+        let message = LedgerError::PartitionFull { day: 19_675 }.to_string();
+        assert!(
+            message.starts_with("all click slots of 2023-11-14 (UTC day 19675)"),
+            "{message}"
+        );
+    }
 }

@@ -220,10 +220,10 @@ fn a_segment_that_is_not_a_plain_file_is_refused_unread() {
     fs::remove_file(segment(dir.path(), 1)).unwrap();
     std::os::unix::fs::symlink("/dev/zero", segment(dir.path(), 1)).unwrap();
     match Ledger::open(dir.path(), Options::default()) {
-        Err(LedgerError::Log(LogError::NotASegment { problem, .. })) => {
+        Err(LedgerError::Log(LogError::NotLogFile { problem, .. })) => {
             assert!(problem.contains("not a plain file"), "{problem}")
         }
-        Err(other) => panic!("expected NotASegment, got {other}"),
+        Err(other) => panic!("expected NotLogFile, got {other}"),
         Ok(_) => panic!("a link to /dev/zero opened as a segment"),
     }
 }
@@ -240,10 +240,10 @@ fn a_segment_larger_than_any_written_is_refused_unread() {
     file.set_len(clickledger::log::segment::SEGMENT_FILE_BYTES_LIMIT + 1)
         .unwrap();
     match Ledger::open(dir.path(), Options::default()) {
-        Err(LedgerError::Log(LogError::NotASegment { problem, .. })) => {
+        Err(LedgerError::Log(LogError::NotLogFile { problem, .. })) => {
             assert!(problem.contains("more than any segment"), "{problem}")
         }
-        Err(other) => panic!("expected NotASegment, got {other}"),
+        Err(other) => panic!("expected NotLogFile, got {other}"),
         Ok(_) => panic!("an oversized segment opened"),
     }
 }
@@ -345,4 +345,27 @@ fn a_crash_after_sealing_the_last_segment_continues_in_a_new_one() {
     );
     let reopened = Ledger::open(dir.path(), small_segments()).unwrap();
     assert!(reopened.click(&more).is_some());
+}
+
+#[test]
+fn a_log_directory_replaced_by_a_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with_clicks(dir.path(), 1);
+    fs::remove_dir_all(dir.path().join("log")).unwrap();
+    fs::write(dir.path().join("log"), b"not a directory").unwrap();
+    match Ledger::open(dir.path(), Options::default()) {
+        Err(LedgerError::Log(LogError::NotLogFile { path, problem })) => {
+            assert_eq!(path, dir.path().join("log"));
+            assert!(problem.contains("not a directory"), "{problem}");
+        }
+        Err(other) => panic!("expected NotLogFile, got {other}"),
+        Ok(_) => panic!("opened without a log directory"),
+    }
+    // Without the secret, the open checks for records first: the same error.
+    fs::remove_file(dir.path().join("secret")).unwrap();
+    let error = Ledger::open(dir.path(), Options::default()).err().unwrap();
+    assert!(
+        matches!(error, LedgerError::Log(LogError::NotLogFile { .. })),
+        "{error}"
+    );
 }

@@ -112,9 +112,10 @@ pub enum LogError {
         /// The log directory.
         log_dir: PathBuf,
     },
-    /// A segment is not a plain file, or is larger than any segment this version writes.
-    #[error("{path} cannot be a log segment: {problem}")]
-    NotASegment {
+    /// A segment is not a plain file or is larger than any segment this version writes,
+    /// or `log/` is not a directory: something else took the place of the log's files.
+    #[error("{path} cannot be part of the log: {problem}")]
+    NotLogFile {
         /// The file.
         path: PathBuf,
         /// What it is instead.

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use super::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use super::record::Record;
 use super::segment::{
-    check_header, create_segment, list_segments, read_marker, segment_header, sync_dir,
-    write_marker, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_FILE_BYTES_LIMIT, SEGMENT_HEADER_BYTES,
+    check_header, check_log_dir, create_segment, list_segments, read_marker, segment_header,
+    sync_dir, write_marker, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_FILE_BYTES_LIMIT,
+    SEGMENT_HEADER_BYTES,
 };
 use super::writer::LogWriter;
 use super::{LogError, RecoveryReport, TornTail};
@@ -31,10 +32,11 @@ pub fn replay(
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
 ) -> Result<(LogWriter, RecoveryReport), LogError> {
     let log_dir = data_dir.join(LOG_DIR_NAME);
-    if !log_dir.exists() && existing {
+    let log_dir_exists = check_log_dir(&log_dir)?;
+    if !log_dir_exists && existing {
         return Err(LogError::MarkerMissing { log_dir });
     }
-    if !log_dir.exists() {
+    if !log_dir_exists {
         fs::create_dir_all(&log_dir).map_err(|source| LogError::io("create", &log_dir, source))?;
         sync_dir(data_dir)?;
     }
@@ -253,7 +255,7 @@ fn replay_segment(
 /// or a directory) no larger than any segment this version writes: the read's memory
 /// stays bounded whatever was put in the log directory.
 fn read_segment(path: &Path) -> Result<Vec<u8>, LogError> {
-    let not_a_segment = |problem: String| LogError::NotASegment {
+    let not_a_segment = |problem: String| LogError::NotLogFile {
         path: path.to_owned(),
         problem,
     };

@@ -185,7 +185,7 @@ pub fn read_marker(log_dir: &Path) -> Result<Option<u32>, LogError> {
 /// A log holding only the creation record is the trace of a creation cut short before
 /// the secret was stored; it opens as a new ledger.
 pub fn holds_records(log_dir: &Path) -> Result<bool, LogError> {
-    if !log_dir.exists() {
+    if !check_log_dir(log_dir)? {
         return Ok(false);
     }
     // The creation record's frame: header and a one-byte payload.
@@ -198,6 +198,20 @@ pub fn holds_records(log_dir: &Path) -> Result<bool, LogError> {
         record_bytes += bytes.saturating_sub(SEGMENT_HEADER_BYTES as u64);
     }
     Ok(record_bytes > creation_frame_bytes)
+}
+
+/// True when `log_dir` exists, false when it does not; an error when something other
+/// than a directory is in its place.
+pub fn check_log_dir(log_dir: &Path) -> Result<bool, LogError> {
+    match fs::metadata(log_dir) {
+        Ok(metadata) if metadata.is_dir() => Ok(true),
+        Ok(_) => Err(LogError::NotLogFile {
+            path: log_dir.to_owned(),
+            problem: "it is not a directory".to_owned(),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(LogError::io("inspect", log_dir, source)),
+    }
 }
 
 /// Makes a directory's entries (new or renamed files) durable.

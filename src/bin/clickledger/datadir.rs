@@ -143,6 +143,11 @@ pub(crate) fn check_new(
     let State::Holds(previous) = state(dir)? else {
         return Ok(());
     };
+    if held_by_another_process(dir)? {
+        return Err(DataDirError::InUse {
+            dir: dir.to_owned(),
+        });
+    }
     let simulated = previous
         .as_ref()
         .is_some_and(|origin| origin.command.starts_with(SIMULATE_ORIGIN));
@@ -226,6 +231,11 @@ pub(crate) fn require_existing(dir: &Path) -> Result<Option<Origin>, DataDirErro
     let why = match state(dir)? {
         State::Missing => "does not exist",
         State::Empty => "is empty",
+        State::Holds(Some(Origin {
+            finished: false, ..
+        })) if !holds_ledger(dir) => {
+            "holds no log/: the run that was to write it stopped before it began"
+        }
         State::Holds(_) if !holds_ledger(dir) => "holds no log/",
         State::Holds(origin) => return Ok(origin),
     };
@@ -314,6 +324,22 @@ fn lock(dir: &Path) -> Result<DirLock, DataDirError> {
         Err(fs::TryLockError::WouldBlock) => Err(DataDirError::InUse {
             dir: dir.to_owned(),
         }),
+        Err(fs::TryLockError::Error(source)) => Err(io_error("lock", &path)(source)),
+    }
+}
+
+/// True when another process holds the lock of the ledger in `dir`: a run or a server
+/// is using it. Creates nothing; the lock is released at once.
+fn held_by_another_process(dir: &Path) -> Result<bool, DataDirError> {
+    let path = dir.join(LOCK_FILE_NAME);
+    let file = match File::options().write(true).open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(io_error("open", &path)(source)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(false),
+        Err(fs::TryLockError::WouldBlock) => Ok(true),
         Err(fs::TryLockError::Error(source)) => Err(io_error("lock", &path)(source)),
     }
 }
@@ -496,6 +522,29 @@ mod tests {
             "a directory is not a segment"
         );
         assert!(log_dir.join("segment-00000001.log").exists());
+    }
+
+    #[test]
+    fn replay_refuses_a_ledger_that_is_open_as_in_use_not_as_unfinished() {
+        let scratch = tempfile::tempdir().unwrap();
+        prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap();
+        let ledger = clickledger::Ledger::open(scratch.path(), Default::default()).unwrap();
+        let error = check_new(scratch.path(), "replay", false).unwrap_err();
+        assert!(matches!(error, DataDirError::InUse { .. }), "{error}");
+        drop(ledger);
+        let error = check_new(scratch.path(), "replay", false).unwrap_err();
+        assert!(error.to_string().contains("did not finish"), "{error}");
+    }
+
+    #[test]
+    fn reading_a_run_stopped_before_its_ledger_existed_says_so() {
+        let scratch = tempfile::tempdir().unwrap();
+        prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap();
+        let error = require_existing(scratch.path()).unwrap_err();
+        assert!(
+            error.to_string().contains("stopped before it began"),
+            "{error}"
+        );
     }
 
     #[test]
