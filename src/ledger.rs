@@ -239,6 +239,7 @@ impl Ledger {
         let mut apply = |record| state.apply(record);
         let (mut log, recovery) = log::replay(
             &dir,
+            secret::frame_seed(&id_key),
             options.segment_bytes_max,
             existing,
             options.read_only,
@@ -489,6 +490,15 @@ impl Ledger {
     /// assert!(matches!(outcome, Outcome::Rejected(r) if r.reason.code() == "bad_key"));
     /// ```
     pub fn convert(&self, postback: &Postback, at: Timestamp) -> Result<Outcome, LedgerError> {
+        match postback.check() {
+            Ok(()) => self.convert_checked(postback, at),
+            Err(error) => Ok(rejected(error.into(), Vec::new())),
+        }
+    }
+
+    /// [`Ledger::convert`] of a postback known to pass [`Postback::check`] (parsing
+    /// produced it).
+    fn convert_checked(&self, postback: &Postback, at: Timestamp) -> Result<Outcome, LedgerError> {
         let Some(program) = self.program_by_key(&postback.key) else {
             return Ok(rejected(RejectReason::BadKey, Vec::new()));
         };
@@ -532,7 +542,10 @@ impl Ledger {
     /// ```
     pub fn convert_query(&self, query: &str, at: Timestamp) -> Result<Outcome, LedgerError> {
         match Postback::from_query(query) {
-            Ok(postback) => self.convert(&postback, at),
+            Ok(postback) => {
+                debug_assert_eq!(postback.check(), Ok(()), "parsing checks what check checks");
+                self.convert_checked(&postback, at)
+            }
             Err(error) => {
                 let verdicts = if error.param() == "cids" {
                     crate::postback::cids_verdicts(query)

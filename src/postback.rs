@@ -295,6 +295,55 @@ impl Postback {
         RawQuery::split(query)?.validate()
     }
 
+    /// Checks a postback built by hand against the rules parsing enforces: every text
+    /// field's length and characters, list sizes, and the click-ID count with no repeat.
+    /// [`crate::Ledger::convert`] calls it, so a hand-built postback gets the rejection
+    /// a query would, never a record the log cannot hold. (The amount and currency are
+    /// typed; whether an amount is required is the program's rule, checked by the
+    /// ledger.)
+    ///
+    /// ```
+    /// use clickledger::{Currency, Order, Postback, PostbackError};
+    /// let mut postback = Postback {
+    ///     key: "pk1".into(),
+    ///     order: Order::new("A1", Currency::parse("EUR").unwrap()),
+    ///     click_ids: vec!["603ed1800000000000000000".parse().unwrap()],
+    ///     ignored_params: vec![],
+    /// };
+    /// assert_eq!(postback.check(), Ok(()));
+    /// postback.order.order_id = "x".repeat(200);
+    /// assert_eq!(postback.check().unwrap_err().param(), "id");
+    /// ```
+    pub fn check(&self) -> Result<(), PostbackError> {
+        check_text(&KEY_RULE, &self.key)?;
+        let order = &self.order;
+        check_text(&ORDER_ID_RULE, &order.order_id)?;
+        for (rule, text) in [(&CUSTOMER_RULE, &order.customer), (&CV_RULE, &order.cv)] {
+            if let Some(text) = text {
+                check_text(rule, text)?;
+            }
+        }
+        for (rule, items) in [
+            (&VOUCHER_RULE, &order.vouchers),
+            (&PRODUCT_RULE, &order.products),
+        ] {
+            check_list(rule, items)?;
+        }
+        if self.click_ids.is_empty() {
+            return Err(PostbackError::Missing { param: "cids" });
+        }
+        if self.click_ids.len() > CLICK_IDS_MAX {
+            return Err(PostbackError::TooManyClickIds {
+                count: self.click_ids.len(),
+                max: CLICK_IDS_MAX,
+            });
+        }
+        match first_repeat(&self.click_ids) {
+            Some(id) => Err(PostbackError::DuplicateClickId { id }),
+            None => Ok(()),
+        }
+    }
+
     /// Encodes the postback back into a query string that parses to an equal value
     /// (`ignored_params` aside). Parameters come in the order of the design's table;
     /// values are percent-encoded except RFC 3986 unreserved characters, and list
@@ -666,6 +715,25 @@ fn parse_list(rule: &TextRule, raw: Option<&[u8]>) -> Result<Vec<String>, Postba
         .collect()
 }
 
+/// A parsed list (vouchers, products) checked as [`parse_list`] checks the text.
+fn check_list(rule: &TextRule, items: &[String]) -> Result<(), PostbackError> {
+    if items.len() > LIST_ITEMS_MAX {
+        let found = format!("{} items", items.len());
+        return Err(invalid(rule.param.name(), "at most 32 items", found));
+    }
+    for item in items {
+        if item.is_empty() || item.contains(';') {
+            return Err(invalid(
+                rule.param.name(),
+                "items without `;`, none empty",
+                shorten(item),
+            ));
+        }
+        check_text(rule, item)?;
+    }
+    Ok(())
+}
+
 /// `cids`: 1 to [`CLICK_IDS_MAX`] IDs separated by `-`. Every item's shape is checked
 /// before repeats, so a list that is malformed and repetitive is reported malformed.
 fn parse_click_ids(raw: Option<&[u8]>) -> Result<Vec<ClickId>, PostbackError> {
@@ -911,6 +979,39 @@ mod tests {
             Err(PostbackError::Invalid { found, .. }) => found,
             other => panic!("expected an Invalid error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_hand_built_postback_is_checked_as_parsing_would() {
+        let query = format!("key=pk1&id=A1&currency=EUR&voucher=V1;V2&cids={ID0}-{ID1}");
+        let valid = Postback::from_query(&query).unwrap();
+        assert_eq!(valid.check(), Ok(()));
+        let param_of = |change: &dyn Fn(&mut Postback)| {
+            let mut postback = valid.clone();
+            change(&mut postback);
+            postback.check().map_err(|error| error.param())
+        };
+        assert_eq!(param_of(&|p| p.key = "k y".into()), Err("key"));
+        assert_eq!(
+            param_of(&|p| p.order.customer = Some("{customer}".into())),
+            Err("customer")
+        );
+        assert_eq!(param_of(&|p| p.order.cv = Some("a\nb".into())), Err("cv"));
+        assert_eq!(
+            param_of(&|p| p.order.vouchers = vec!["A;B".into()]),
+            Err("voucher")
+        );
+        assert_eq!(
+            param_of(&|p| p.order.products = vec![String::new()]),
+            Err("product")
+        );
+        assert_eq!(
+            param_of(&|p| p.order.products = vec!["P".into(); 33]),
+            Err("product")
+        );
+        assert_eq!(param_of(&|p| p.click_ids.clear()), Err("cids"));
+        assert_eq!(param_of(&|p| p.click_ids.push(id(ID0))), Err("cids"));
+        assert_eq!(param_of(&|p| p.click_ids = vec![id(ID0); 65]), Err("cids"));
     }
 
     fn id(text: &str) -> ClickId {

@@ -1,4 +1,5 @@
-//! The data directory's secret: the key that tags minted click IDs.
+//! The data directory's secret: the key that tags minted click IDs and seeds the log's
+//! frame CRCs.
 //!
 //! It is created once, with the directory, and never changes: changing it would turn
 //! every ID already handed out into a forgery. File layout (28 bytes): magic
@@ -8,7 +9,12 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use std::hash::Hasher;
+
+use siphasher::sip::SipHasher24;
+
 use crate::click_id::IdKey;
+use crate::log::frame::FrameSeed;
 use crate::log::segment::sync_dir;
 use crate::log::LogError;
 
@@ -27,6 +33,23 @@ pub fn load(data_dir: &Path) -> Result<Option<IdKey>, LogError> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(LogError::io("read", &path, source)),
     }
+}
+
+/// The seed of every frame CRC in the log of the directory whose secret is `key`.
+///
+/// Derived, not stored: SipHash-2-4 under the key, over a fixed label, so that nobody
+/// without the secret can build a frame the log would accept as valid.
+///
+/// ```
+/// use clickledger::{secret::frame_seed, IdKey};
+/// let key = IdKey::from_bytes([1; 16]);
+/// assert_eq!(frame_seed(&key), frame_seed(&key));
+/// assert_ne!(frame_seed(&key), frame_seed(&IdKey::from_bytes([2; 16])));
+/// ```
+pub fn frame_seed(key: &IdKey) -> FrameSeed {
+    let mut hasher = SipHasher24::new_with_key(key.as_bytes());
+    hasher.write(b"clickledger frame crc seed");
+    FrameSeed(hasher.finish() as u32)
 }
 
 /// Draws a new random secret (not yet stored: see [`store`]).

@@ -10,6 +10,7 @@ use clickledger::log::frame::append_frame;
 use clickledger::log::record::Record;
 use clickledger::log::segment::{segment_file_name, write_marker, MARKER_FILE_NAME};
 use clickledger::log::LogError;
+use clickledger::secret::{self, frame_seed};
 use clickledger::{ClickId, ClickKind, Ledger, LedgerError, Options, ProgramSettings, Timestamp};
 
 const CLICKED: u32 = 1_740_823_200;
@@ -291,8 +292,10 @@ fn a_crash_while_writing_a_new_segments_header_is_a_torn_tail() {
 
 /// Appends a seal record to the segment at `path`, as a rollover does.
 fn append_seal(path: &Path) {
+    let dir = path.parent().and_then(Path::parent).unwrap();
+    let seed = frame_seed(&secret::load(dir).unwrap().unwrap());
     let mut frame = Vec::new();
-    append_frame(&mut frame, |out| Record::SegmentSealed.encode(out));
+    append_frame(&mut frame, seed, |out| Record::SegmentSealed.encode(out)).unwrap();
     let mut bytes = fs::read(path).unwrap();
     bytes.extend_from_slice(&frame);
     fs::write(path, bytes).unwrap();

@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use clickledger::log::frame::FrameSeed;
 use clickledger::log::LogError;
 use clickledger::{
     ClickId, ClickKind, Currency, Ledger, LedgerError, Options, Order, Outcome, Postback,
@@ -241,4 +242,60 @@ fn a_day_survives_more_than_a_thousand_opens_of_one_click_each() {
         "{} bytes of slot tables for 1,100 clicks",
         ledger.stats().slot_table_bytes
     );
+}
+
+/// A postback sender controls bytes inside the conversion record (forged IDs are logged
+/// as sent). Here each forged ID holds a whole frame that a CRC from zero would accept;
+/// when that record is torn by a crash, the planted frames must not pass for valid
+/// records after the damage, which would turn the torn tail into "corruption" and stop
+/// the open.
+#[test]
+fn frames_planted_in_a_torn_record_by_a_postback_sender_do_not_stop_the_open() {
+    let origin = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(origin.path(), Options::default()).unwrap();
+    let program = ledger
+        .register_program_with_key(ProgramSettings::new("p1"), "pk1")
+        .unwrap();
+    let at = Timestamp::from_unix(CLICKED);
+    let real = ledger
+        .record_click(program, "a7", ClickKind::Click, at)
+        .unwrap();
+    ledger.sync().unwrap();
+    let before = fs::metadata(last_segment(origin.path())).unwrap().len();
+
+    // length 1, CRC32 (from zero) of the payload [7] (a seal record), the payload: nine
+    // bytes, padded to an ID's twelve, with a distinct last byte per ID.
+    let crc = FrameSeed(0).crc(&[7]).to_le_bytes();
+    let planted: Vec<ClickId> = (0..8u8)
+        .map(|n| {
+            let mut bytes = [1, 0, 0, 0, crc[0], crc[1], crc[2], crc[3], 7, 0, 0, n];
+            bytes[9] = 0xee;
+            ClickId::from_bytes(bytes)
+        })
+        .collect();
+    let mut ids = planted;
+    ids.push(real);
+    let outcome = ledger
+        .convert(&postback("A1", &ids), at.plus_seconds(60))
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Accepted(_)));
+    ledger.sync().unwrap();
+    drop(ledger);
+    let after = fs::metadata(last_segment(origin.path())).unwrap().len();
+
+    for cut in before + 1..after {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(origin.path(), copy.path());
+        fs::File::options()
+            .write(true)
+            .open(last_segment(copy.path()))
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let ledger = Ledger::open(copy.path(), Options::default())
+            .unwrap_or_else(|error| panic!("cut at {cut}: {error}"));
+        let torn = ledger.recovery().torn_tail.clone().expect("torn tail");
+        assert_eq!(torn.offset, before, "cut at {cut}");
+        assert!(ledger.click(&real).is_some_and(|click| !click.claimed));
+    }
 }

@@ -2,7 +2,10 @@
 //! claim, not an order id. Each kind of refusal is tried against the same ledger, and
 //! the log's size and the ledger's counts are compared before and after.
 
-use clickledger::{ClickId, ClickKind, Ledger, Options, Outcome, ProgramSettings, Timestamp};
+use clickledger::log::LogError;
+use clickledger::{
+    ClickId, ClickKind, Ledger, LedgerError, Options, Outcome, Postback, ProgramSettings, Timestamp,
+};
 
 const CLICKED: u32 = 1_740_823_200;
 const DAY: u32 = 86_400;
@@ -107,4 +110,46 @@ fn no_rejection_and_no_replay_writes_to_the_log() {
     assert!(matches!(retry, Outcome::Replayed(_)));
     assert_eq!(ledger.stats(), before, "a replay wrote something");
     assert!(!ledger.click(&fresh).unwrap().claimed);
+}
+
+/// A record the log cannot hold (over 1 MiB) is an error before anything is buffered:
+/// the ledger goes on working and reopens afterwards.
+#[test]
+fn a_record_too_large_to_log_is_refused_and_leaves_the_log_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+    let mut huge = ProgramSettings::new("huge");
+    huge.landing_domains = vec!["d".repeat(2 << 20)];
+    let log_bytes = ledger.stats().log_bytes;
+    let error = ledger
+        .register_program_with_key(huge, "pk-huge")
+        .unwrap_err();
+    assert!(
+        matches!(error, LedgerError::Log(LogError::RecordSize(_))),
+        "{error}"
+    );
+    assert_eq!(ledger.stats().log_bytes, log_bytes, "nothing buffered");
+    assert_eq!(ledger.program_id("huge"), None);
+
+    let p1 = ledger
+        .register_program_with_key(ProgramSettings::new("p1"), "pk1")
+        .unwrap();
+    let at = Timestamp::from_unix(CLICKED);
+    let click = ledger.record_click(p1, "a7", ClickKind::Click, at).unwrap();
+
+    // A postback built by hand, past the limits parsing enforces: rejected like a query.
+    let mut postback =
+        Postback::from_query(&query("pk1", "A1", "1.00", &click.to_string())).unwrap();
+    postback.order.order_id = "o".repeat(2 << 20);
+    let outcome = ledger.convert(&postback, at.plus_seconds(60)).unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Rejected(r) if r.reason.code() == "invalid:id"),
+        "{outcome:?}"
+    );
+    ledger.sync().unwrap();
+    drop(ledger);
+
+    let reopened = Ledger::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(reopened.program_id("p1"), Some(p1));
+    assert!(reopened.click(&click).is_some_and(|info| !info.claimed));
 }

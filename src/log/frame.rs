@@ -4,12 +4,18 @@
 //! +-------------+-------------+------------------+
 //! | length: u32 | crc32: u32  | payload          |
 //! | LE, > 0     | LE, of the  | `length` bytes   |
-//! |             | payload     |                  |
+//! |             | payload,    |                  |
+//! |             | seeded      |                  |
 //! +-------------+-------------+------------------+
 //! ```
 //!
 //! A zero length is never written, so a run of zero bytes (a file extended but never
 //! written, as after a crash on some file systems) is never mistaken for a record.
+//!
+//! The CRC starts from a [`FrameSeed`] derived from the data directory's secret rather
+//! than from zero. Records carry bytes chosen by outsiders (a forged click ID is logged
+//! as sent); seeded, those bytes cannot form a frame that passes its check, so they
+//! cannot make the torn end of a log look like damage with valid records after it.
 
 /// Bytes before the payload: length and CRC.
 pub const FRAME_HEADER_BYTES: usize = 8;
@@ -18,29 +24,66 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 /// far below this; anything larger is damage, not data.
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
 
-/// Appends one framed payload to `out`, built in place by `write_payload` so the hot
-/// path copies nothing twice.
+/// The value the frame CRCs of one ledger start from (see the module doc).
 ///
 /// ```
-/// use clickledger::log::frame::{append_frame, read_frame, FrameRead};
-/// let mut out = Vec::new();
-/// append_frame(&mut out, |payload| payload.extend_from_slice(b"hi"));
-/// assert_eq!(out.len(), 10);
-/// assert_eq!(read_frame(&out), FrameRead::Valid { payload: &b"hi"[..], frame_bytes: 10 });
+/// use clickledger::log::frame::FrameSeed;
+/// // Seed zero is the standard CRC32.
+/// assert_eq!(FrameSeed(0).crc(b"abc"), crc32fast::hash(b"abc"));
+/// assert_ne!(FrameSeed(7).crc(b"abc"), FrameSeed(0).crc(b"abc"));
 /// ```
-pub fn append_frame(out: &mut Vec<u8>, write_payload: impl FnOnce(&mut Vec<u8>)) {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameSeed(pub u32);
+
+impl FrameSeed {
+    /// The CRC32 (IEEE) of `payload`, started from this seed.
+    pub fn crc(self, payload: &[u8]) -> u32 {
+        let mut hasher = crc32fast::Hasher::new_with_initial(self.0);
+        hasher.update(payload);
+        hasher.finalize()
+    }
+}
+
+/// A payload that cannot be framed: empty, or larger than [`RECORD_BYTES_MAX`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a record of {bytes} bytes cannot be logged (1 to {RECORD_BYTES_MAX} bytes)")]
+pub struct PayloadSizeError {
+    /// The payload's size.
+    pub bytes: usize,
+}
+
+/// Appends one framed payload to `out`, built in place by `write_payload` so the hot
+/// path copies nothing twice. A payload of the wrong size leaves `out` as it was.
+///
+/// ```
+/// use clickledger::log::frame::{append_frame, read_frame, FrameRead, FrameSeed};
+/// let seed = FrameSeed(42);
+/// let mut out = Vec::new();
+/// append_frame(&mut out, seed, |payload| payload.extend_from_slice(b"hi")).unwrap();
+/// assert_eq!(out.len(), 10);
+/// assert_eq!(read_frame(&out, seed), FrameRead::Valid { payload: &b"hi"[..], frame_bytes: 10 });
+/// assert!(append_frame(&mut out, seed, |_| {}).is_err());
+/// assert_eq!(out.len(), 10);
+/// ```
+pub fn append_frame(
+    out: &mut Vec<u8>,
+    seed: FrameSeed,
+    write_payload: impl FnOnce(&mut Vec<u8>),
+) -> Result<(), PayloadSizeError> {
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
     write_payload(out);
     let payload = &out[start + FRAME_HEADER_BYTES..];
-    assert!(
-        !payload.is_empty() && payload.len() <= RECORD_BYTES_MAX,
-        "payload size"
-    );
+    if payload.is_empty() || payload.len() > RECORD_BYTES_MAX {
+        let bytes = payload.len();
+        out.truncate(start);
+        return Err(PayloadSizeError { bytes });
+    }
     let length = payload.len() as u32;
-    let crc = crc32fast::hash(payload);
+    let crc = seed.crc(payload);
     out[start..start + 4].copy_from_slice(&length.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// What is found at a position of a segment.
@@ -69,14 +112,14 @@ pub enum FrameRead<'a> {
     },
 }
 
-/// Reads the frame at the start of `bytes`.
+/// Reads the frame at the start of `bytes`, checking its CRC from `seed`.
 ///
 /// ```
-/// use clickledger::log::frame::{read_frame, FrameRead};
-/// assert_eq!(read_frame(&[0; 4]), FrameRead::Truncated);
-/// assert_eq!(read_frame(&[0; 8]), FrameRead::BadLength { length: 0 });
+/// use clickledger::log::frame::{read_frame, FrameRead, FrameSeed};
+/// assert_eq!(read_frame(&[0; 4], FrameSeed(0)), FrameRead::Truncated);
+/// assert_eq!(read_frame(&[0; 8], FrameSeed(0)), FrameRead::BadLength { length: 0 });
 /// ```
-pub fn read_frame(bytes: &[u8]) -> FrameRead<'_> {
+pub fn read_frame(bytes: &[u8], seed: FrameSeed) -> FrameRead<'_> {
     let Some(header) = bytes.get(..FRAME_HEADER_BYTES) else {
         return FrameRead::Truncated;
     };
@@ -89,7 +132,7 @@ pub fn read_frame(bytes: &[u8]) -> FrameRead<'_> {
     let Some(payload) = bytes.get(FRAME_HEADER_BYTES..frame_bytes) else {
         return FrameRead::Truncated;
     };
-    let computed = crc32fast::hash(payload);
+    let computed = seed.crc(payload);
     if computed != stored {
         return FrameRead::BadChecksum { stored, computed };
     }
@@ -103,16 +146,20 @@ pub fn read_frame(bytes: &[u8]) -> FrameRead<'_> {
 mod tests {
     use super::*;
 
+    const SEED: FrameSeed = FrameSeed(0x5eed);
+
     fn framed(payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        append_frame(&mut out, |buffer| buffer.extend_from_slice(payload));
+        append_frame(&mut out, SEED, |buffer| buffer.extend_from_slice(payload)).unwrap();
         out
     }
 
     #[test]
     fn frame_layout_matches_the_documented_bytes() {
         let bytes = framed(b"abc");
-        let crc = crc32fast::hash(b"abc").to_le_bytes();
+        let mut hasher = crc32fast::Hasher::new_with_initial(SEED.0);
+        hasher.update(b"abc");
+        let crc = hasher.finalize().to_le_bytes();
         assert_eq!(&bytes[0..4], &3u32.to_le_bytes());
         assert_eq!(&bytes[4..8], &crc);
         assert_eq!(&bytes[8..], b"abc");
@@ -123,7 +170,7 @@ mod tests {
         let bytes = framed(b"some payload");
         for cut in 0..bytes.len() {
             assert_eq!(
-                read_frame(&bytes[..cut]),
+                read_frame(&bytes[..cut], SEED),
                 FrameRead::Truncated,
                 "cut at {cut}"
             );
@@ -138,7 +185,7 @@ mod tests {
                 let mut damaged = bytes.clone();
                 damaged[index] ^= 1 << bit;
                 assert!(matches!(
-                    read_frame(&damaged),
+                    read_frame(&damaged, SEED),
                     FrameRead::BadChecksum { .. }
                 ));
             }
@@ -149,6 +196,39 @@ mod tests {
     fn oversized_length_is_refused_before_reading_the_payload() {
         let mut bytes = framed(b"x");
         bytes[0..4].copy_from_slice(&(RECORD_BYTES_MAX as u32 + 1).to_le_bytes());
-        assert!(matches!(read_frame(&bytes), FrameRead::BadLength { .. }));
+        assert!(matches!(
+            read_frame(&bytes, SEED),
+            FrameRead::BadLength { .. }
+        ));
+    }
+
+    #[test]
+    fn a_frame_checked_with_another_seed_fails_its_checksum() {
+        let bytes = framed(b"payload");
+        assert!(matches!(read_frame(&bytes, SEED), FrameRead::Valid { .. }));
+        assert!(matches!(
+            read_frame(&bytes, FrameSeed(0)),
+            FrameRead::BadChecksum { .. }
+        ));
+    }
+
+    #[test]
+    fn a_payload_of_the_wrong_size_leaves_the_buffer_unchanged() {
+        let mut out = framed(b"kept");
+        let before = out.clone();
+        let oversized = append_frame(&mut out, SEED, |buffer| {
+            buffer.resize(buffer.len() + RECORD_BYTES_MAX + 1, 7)
+        });
+        assert_eq!(
+            oversized,
+            Err(PayloadSizeError {
+                bytes: RECORD_BYTES_MAX + 1
+            })
+        );
+        assert_eq!(
+            append_frame(&mut out, SEED, |_| {}),
+            Err(PayloadSizeError { bytes: 0 })
+        );
+        assert_eq!(out, before);
     }
 }

@@ -121,6 +121,10 @@ pub enum LogError {
         /// What it is instead.
         problem: String,
     },
+    /// A record too large to log (a hand-built postback or program settings beyond the
+    /// limits); nothing was written.
+    #[error("{0}; nothing was written")]
+    RecordSize(#[from] frame::PayloadSizeError),
     /// The ledger was opened read-only.
     #[error("the ledger was opened read-only; {segment} is not written")]
     ReadOnly {

@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use super::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
+use super::frame::{read_frame, FrameRead, FrameSeed, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use super::record::Record;
 use super::segment::{
     check_header, check_log_dir, create_segment, list_segments, read_marker, segment_header,
@@ -26,6 +26,7 @@ use super::{LogError, RecoveryReport, TornTail};
 /// refuses appends.
 pub fn replay(
     data_dir: &Path,
+    seed: FrameSeed,
     segment_bytes_max: u64,
     existing: bool,
     read_only: bool,
@@ -52,6 +53,7 @@ pub fn replay(
             (1, path),
             SEGMENT_HEADER_BYTES as u64,
             0,
+            seed,
             segment_bytes_max,
             read_only,
         )?;
@@ -74,7 +76,7 @@ pub fn replay(
             (true, false, false) => Tail::CutUnnamed,
             (true, false, true) => Tail::ReportUnnamed,
         };
-        let end = replay_segment(path, *number, tail, apply, &mut report)?;
+        let end = replay_segment(path, *number, seed, tail, apply, &mut report)?;
         if is_last {
             last_end = end;
         } else if end.sealed {
@@ -100,6 +102,7 @@ pub fn replay(
         last,
         last_end.valid_bytes,
         earlier_bytes,
+        seed,
         segment_bytes_max,
         read_only,
     )?;
@@ -183,6 +186,7 @@ struct SegmentEnd {
 fn replay_segment(
     path: &Path,
     number: u32,
+    seed: FrameSeed,
     tail: Tail,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
     report: &mut RecoveryReport,
@@ -209,7 +213,7 @@ fn replay_segment(
             offset: offset as u64,
             problem,
         };
-        match read_frame(&bytes[offset..]) {
+        match read_frame(&bytes[offset..], seed) {
             FrameRead::Valid {
                 payload,
                 frame_bytes,
@@ -230,7 +234,7 @@ fn replay_segment(
                 offset += frame_bytes;
             }
             damage => {
-                if tail.may_be_torn() && !valid_frame_follows(&bytes, offset + 1) {
+                if tail.may_be_torn() && !valid_frame_follows(&bytes, offset + 1, seed) {
                     if tail.cuts() {
                         cut_tail(path, offset as u64)?;
                     }
@@ -281,14 +285,14 @@ fn read_segment(path: &Path) -> Result<Vec<u8>, LogError> {
 /// A torn tail is at most one partial frame (or zeros), so this scan is short in the
 /// common case; only a large damaged region makes it long, and that is rare and fatal
 /// anyway.
-fn valid_frame_follows(bytes: &[u8], from: usize) -> bool {
+fn valid_frame_follows(bytes: &[u8], from: usize, seed: FrameSeed) -> bool {
     (from..bytes.len().saturating_sub(FRAME_HEADER_BYTES)).any(|position| {
         let rest = &bytes[position..];
         let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         if length == 0 || length > RECORD_BYTES_MAX || FRAME_HEADER_BYTES + length > rest.len() {
             return false;
         }
-        match read_frame(rest) {
+        match read_frame(rest, seed) {
             FrameRead::Valid { payload, .. } => Record::decode(payload).is_ok(),
             _ => false,
         }

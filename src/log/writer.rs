@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::frame::append_frame;
+use super::frame::{append_frame, FrameSeed};
 use super::record::Record;
 use super::segment::{create_segment, SEGMENT_HEADER_BYTES};
 use super::LogError;
@@ -30,6 +30,8 @@ pub struct LogWriter {
     /// Bytes of all earlier segments.
     earlier_segments_bytes: u64,
     buffer: Vec<u8>,
+    /// Seeds every frame's CRC (see [`FrameSeed`]).
+    seed: FrameSeed,
     segment_bytes_max: u64,
     failed: bool,
     /// Opened read-only: every append is refused; flush and sync have nothing to do.
@@ -43,6 +45,7 @@ impl LogWriter {
         (number, path): (u32, PathBuf),
         segment_bytes: u64,
         earlier_segments_bytes: u64,
+        seed: FrameSeed,
         segment_bytes_max: u64,
         read_only: bool,
     ) -> Result<LogWriter, LogError> {
@@ -69,6 +72,7 @@ impl LogWriter {
             segment_bytes,
             earlier_segments_bytes,
             buffer: Vec::with_capacity(buffer_bytes),
+            seed,
             segment_bytes_max,
             failed: false,
         })
@@ -87,7 +91,7 @@ impl LogWriter {
         if pending >= self.segment_bytes_max && pending > SEGMENT_HEADER_BYTES as u64 {
             self.roll()?;
         }
-        append_frame(&mut self.buffer, |out| record.encode(out));
+        append_frame(&mut self.buffer, self.seed, |out| record.encode(out))?;
         if self.buffer.len() >= WRITE_BUFFER_BYTES {
             self.flush()?;
         }
@@ -136,7 +140,9 @@ impl LogWriter {
     /// Seals the active segment (its seal record synced, so a later segment never
     /// outlives an earlier one's tail) and starts the next.
     fn roll(&mut self) -> Result<(), LogError> {
-        append_frame(&mut self.buffer, |out| Record::SegmentSealed.encode(out));
+        append_frame(&mut self.buffer, self.seed, |out| {
+            Record::SegmentSealed.encode(out)
+        })?;
         self.sync()?;
         self.start_next_segment()
     }

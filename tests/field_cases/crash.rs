@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clickledger::log::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES};
 use clickledger::log::segment::{LOG_DIR_NAME, SEGMENT_HEADER_BYTES};
-use clickledger::Ledger;
+use clickledger::{secret, Ledger};
 
 /// How the process dies, as the cases name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,21 +119,28 @@ fn last_segment(dir: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| "no segment to damage".to_owned())
 }
 
-/// Offsets at which each frame of `bytes` (a whole segment) starts.
-fn frame_starts(bytes: &[u8]) -> Vec<usize> {
+/// Offsets at which each frame of `bytes` (a whole segment of the ledger in `dir`)
+/// starts.
+fn frame_starts(dir: &Path, bytes: &[u8]) -> Result<Vec<usize>, String> {
+    let key = secret::load(dir)
+        .map_err(|error| error.to_string())?
+        .ok_or("no secret")?;
+    let seed = secret::frame_seed(&key);
     let mut starts = Vec::new();
     let mut offset = SEGMENT_HEADER_BYTES;
-    while let FrameRead::Valid { frame_bytes, .. } = read_frame(&bytes[offset..]) {
+    while let FrameRead::Valid { frame_bytes, .. } = read_frame(&bytes[offset..], seed) {
         starts.push(offset);
         offset += frame_bytes;
     }
-    starts
+    Ok(starts)
 }
 
 fn cut_last_record_in_half(dir: &Path) -> Result<(), String> {
     let segment = last_segment(dir)?;
     let bytes = fs::read(&segment).map_err(|error| error.to_string())?;
-    let last = *frame_starts(&bytes).last().ok_or("no record to tear")?;
+    let last = *frame_starts(dir, &bytes)?
+        .last()
+        .ok_or("no record to tear")?;
     let cut = last + (bytes.len() - last) / 2;
     fs::write(&segment, &bytes[..cut]).map_err(|error| error.to_string())
 }
@@ -148,7 +155,7 @@ fn append_zeros(dir: &Path) -> Result<(), String> {
 fn flip_byte_of_first_record(dir: &Path) -> Result<(), String> {
     let segment = last_segment(dir)?;
     let mut bytes = fs::read(&segment).map_err(|error| error.to_string())?;
-    let starts = frame_starts(&bytes);
+    let starts = frame_starts(dir, &bytes)?;
     if starts.len() < 2 {
         return Err("fewer than two records: no older record to corrupt".to_owned());
     }
