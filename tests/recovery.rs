@@ -299,3 +299,31 @@ fn frames_planted_in_a_torn_record_by_a_postback_sender_do_not_stop_the_open() {
         assert!(ledger.click(&real).is_some_and(|click| !click.claimed));
     }
 }
+
+/// Bytes crafted so that every few positions look like the start of a 1 MiB record
+/// would make the scan after damage checksum gigabytes; the scan gives up at its budget
+/// and refuses, naming why, rather than take minutes or cut what it did not check.
+#[test]
+fn a_tail_crafted_to_make_the_scan_long_is_refused_within_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+    ledger
+        .register_program_with_key(ProgramSettings::new("p1"), "pk1")
+        .unwrap();
+    ledger.sync().unwrap();
+    drop(ledger);
+    let segment = last_segment(dir.path());
+    let mut bytes = fs::read(&segment).unwrap();
+    let candidate = [0xf0, 0xff, 0x0f, 0x00, 1, 2, 3, 4, 5]; // length ~1 MiB, kind 5
+    let repeats = (1 << 20) / candidate.len() + 400;
+    bytes.extend(candidate.iter().cycle().take(candidate.len() * repeats));
+    fs::write(&segment, &bytes).unwrap();
+    match Ledger::open(dir.path(), Options::default()) {
+        Err(LedgerError::Log(LogError::Corrupt { problem, .. })) => {
+            assert!(problem.contains("more candidate records"), "{problem}")
+        }
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("a crafted tail was cut as torn without being checked"),
+    }
+    assert_eq!(fs::read(&segment).unwrap(), bytes, "nothing was cut");
+}

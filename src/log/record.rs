@@ -219,6 +219,18 @@ impl Record {
     }
 }
 
+/// True when a payload of `length` bytes starting with `kind` could be a record: the
+/// kind is known and, for fixed layouts, the size fits it. A cheap screen before a CRC.
+pub(crate) fn kind_fits_size(kind: u8, length: usize) -> bool {
+    match kind {
+        KIND_PROGRAM_REGISTERED | KIND_PARTNER_REGISTERED | KIND_CONVERSION_RECORDED => length > 1,
+        KIND_CLICK_RECORDED => length == CLICK_RECORD_BYTES,
+        KIND_SLOTS_RESERVED => length == SLOTS_RESERVED_BYTES,
+        KIND_LEDGER_CREATED | KIND_SEGMENT_SEALED => length == 1,
+        _ => false,
+    }
+}
+
 fn decode_click(payload: &[u8]) -> Result<Record, RecordError> {
     check_size(KIND_CLICK_RECORDED, payload, CLICK_RECORD_BYTES)?;
     let mut id = [0u8; CLICK_ID_BYTES];

@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use super::frame::{read_frame, FrameRead, FrameSeed, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
-use super::record::Record;
+use super::record::{kind_fits_size, Record};
 use super::segment::{
     check_header, check_log_dir, create_segment, list_segments, read_marker, segment_header,
     sync_dir, write_marker, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_FILE_BYTES_LIMIT,
@@ -234,7 +234,12 @@ fn replay_segment(
                 offset += frame_bytes;
             }
             damage => {
-                if tail.may_be_torn() && !valid_frame_follows(&bytes, offset + 1, seed) {
+                let after = if tail.may_be_torn() {
+                    scan_after_damage(&bytes, offset + 1, seed)
+                } else {
+                    AfterDamage::NotScanned
+                };
+                if after == AfterDamage::NoValidFrame {
                     if tail.cuts() {
                         cut_tail(path, offset as u64)?;
                     }
@@ -245,7 +250,18 @@ fn replay_segment(
                         sealed: false,
                     });
                 }
-                return Err(corrupt(describe_damage(&damage)));
+                return Err(corrupt(match after {
+                    AfterDamage::ValidFrameAt(position) => format!(
+                        "{}, and a valid record follows at offset {position}",
+                        describe_damage(&damage)
+                    ),
+                    AfterDamage::TooLongToScan => format!(
+                        "{}, followed by more candidate records than the open scans \
+                         ({SCAN_CRC_BYTES_MAX} bytes of CRC): refused rather than cut",
+                        describe_damage(&damage)
+                    ),
+                    _ => describe_damage(&damage),
+                }));
             }
         }
     }
@@ -279,24 +295,49 @@ fn read_segment(path: &Path) -> Result<Vec<u8>, LogError> {
     fs::read(path).map_err(|source| LogError::io("read", path, source))
 }
 
-/// True when some position at or after `from` holds a frame with a valid CRC and a
-/// decodable record: then the damage before it is not a torn tail but corruption.
-///
-/// A torn tail is at most one partial frame (or zeros), so this scan is short in the
-/// common case; only a large damaged region makes it long, and that is rare and fatal
-/// anyway.
-fn valid_frame_follows(bytes: &[u8], from: usize, seed: FrameSeed) -> bool {
-    (from..bytes.len().saturating_sub(FRAME_HEADER_BYTES)).any(|position| {
+/// Most payload bytes the scan after damage checksums before it gives up. A torn tail
+/// is at most one partial frame (or zeros), which costs far less; only crafted or
+/// heavily damaged bytes reach this, and those are refused, not cut.
+const SCAN_CRC_BYTES_MAX: usize = 256 << 20;
+
+/// What follows damage in the last segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterDamage {
+    /// Not looked at: the segment is not the last, so any damage is corruption.
+    NotScanned,
+    /// No valid frame anywhere after it: a torn tail.
+    NoValidFrame,
+    /// A frame with a valid CRC and a decodable record starts here: corruption.
+    ValidFrameAt(usize),
+    /// Too many candidates to check: refused as corruption rather than cut.
+    TooLongToScan,
+}
+
+/// Looks for a frame with a valid CRC and a decodable record at any position at or after
+/// `from`. Candidates are screened on their length and kind byte before their CRC is
+/// computed, and the CRC work is bounded by [`SCAN_CRC_BYTES_MAX`].
+fn scan_after_damage(bytes: &[u8], from: usize, seed: FrameSeed) -> AfterDamage {
+    let mut crc_bytes = 0;
+    for position in from..bytes.len().saturating_sub(FRAME_HEADER_BYTES) {
         let rest = &bytes[position..];
         let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         if length == 0 || length > RECORD_BYTES_MAX || FRAME_HEADER_BYTES + length > rest.len() {
-            return false;
+            continue;
         }
-        match read_frame(rest, seed) {
-            FrameRead::Valid { payload, .. } => Record::decode(payload).is_ok(),
-            _ => false,
+        if !kind_fits_size(rest[FRAME_HEADER_BYTES], length) {
+            continue;
         }
-    })
+        crc_bytes += length;
+        if crc_bytes > SCAN_CRC_BYTES_MAX {
+            return AfterDamage::TooLongToScan;
+        }
+        if let FrameRead::Valid { payload, .. } = read_frame(rest, seed) {
+            if Record::decode(payload).is_ok() {
+                return AfterDamage::ValidFrameAt(position);
+            }
+        }
+    }
+    AfterDamage::NoValidFrame
 }
 
 fn describe_damage(damage: &FrameRead<'_>) -> String {
