@@ -1057,6 +1057,13 @@ impl ReplayState {
                 record.id, self.last_conversion
             ));
         }
+        if record.id == u64::MAX {
+            // No writer reaches it (2^64 conversions), and it would leave no next number.
+            return Err(format!(
+                "conversion number {} leaves no next one",
+                record.id
+            ));
+        }
         let program = self
             .registry
             .program(record.program)
@@ -1160,6 +1167,22 @@ mod tests {
         assert_eq!(state.apply(Record::LedgerCreated), Ok(()));
         assert_eq!(state.apply(reserved), Ok(()));
         assert!(state.apply(Record::LedgerCreated).is_err(), "a second one");
+    }
+
+    #[test]
+    fn a_conversion_numbered_u64_max_is_refused_at_replay() {
+        let mut state = ReplayState::new(IdKey::from_bytes([1; IdKey::BYTES]), 0);
+        assert_eq!(state.apply(Record::LedgerCreated), Ok(()));
+        let record = ConversionRecord {
+            id: u64::MAX,
+            program: ProgramId(0),
+            at: 0,
+            order: crate::order::Order::new("A1", crate::money::Currency::parse("EUR").unwrap()),
+            attributed: [0; 12],
+            verdicts: Vec::new(),
+        };
+        let error = state.apply(Record::ConversionRecorded(record)).unwrap_err();
+        assert!(error.contains("leaves no next"), "{error}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::click_id::ClickId;
+use crate::index::slot::PROGRAMS_MAX;
 use crate::outcome::Conversion;
 use crate::program::{PartnerId, ProgramId, ProgramSettings};
 
@@ -138,6 +139,12 @@ impl Registry {
         key_sha256: [u8; 32],
         settings: ProgramSettings,
     ) -> Result<(), String> {
+        if id.0 >= PROGRAMS_MAX {
+            return Err(format!(
+                "program {} is beyond the {PROGRAMS_MAX} a slot entry can number",
+                id.0
+            ));
+        }
         if id != self.next_program_id() {
             return Err(format!(
                 "program {} registered out of order (expected {})",
@@ -193,5 +200,20 @@ impl Registry {
         self.partner_by_name.insert(name.clone(), id);
         self.partners.push(name);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_number_beyond_what_a_slot_entry_holds_is_refused() {
+        let mut registry = Registry::default();
+        let error = registry
+            .add_program(ProgramId(PROGRAMS_MAX), [0; 32], ProgramSettings::new("p"))
+            .unwrap_err();
+        assert!(error.contains("beyond"), "{error}");
+        assert_eq!(registry.next_program_id(), ProgramId(0));
     }
 }

@@ -15,7 +15,7 @@ use siphasher::sip::SipHasher24;
 
 use crate::click_id::IdKey;
 use crate::log::frame::FrameSeed;
-use crate::log::segment::sync_dir;
+use crate::log::segment::{read_small_file, sync_dir};
 use crate::log::LogError;
 
 /// File name of the secret inside the data directory.
@@ -28,10 +28,9 @@ const SECRET_FILE_BYTES: usize = 8 + IdKey::BYTES + 4;
 /// Reads the secret of `data_dir`; `None` when the directory has none yet.
 pub fn load(data_dir: &Path) -> Result<Option<IdKey>, LogError> {
     let path = data_dir.join(SECRET_FILE_NAME);
-    match fs::read(&path) {
-        Ok(bytes) => parse(&path, &bytes).map(Some),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LogError::io("read", &path, source)),
+    match read_small_file(&path, SECRET_FILE_BYTES)? {
+        Some(bytes) => parse(&path, &bytes).map(Some),
+        None => Ok(None),
     }
 }
 

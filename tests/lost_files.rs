@@ -372,3 +372,30 @@ fn a_log_directory_replaced_by_a_file_is_named() {
         "{error}"
     );
 }
+
+#[test]
+fn a_secret_or_marker_that_is_not_a_small_plain_file_is_refused_unread() {
+    for name in ["secret", "log/last-segment"] {
+        for replacement in ["device", "pipe", "oversized"] {
+            let dir = tempfile::tempdir().unwrap();
+            ledger_with_clicks(dir.path(), 1);
+            let path = dir.path().join(name);
+            fs::remove_file(&path).unwrap();
+            match replacement {
+                "device" => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
+                "pipe" => {
+                    let made = std::process::Command::new("mkfifo").arg(&path).status();
+                    assert!(made.unwrap().success(), "mkfifo");
+                }
+                _ => fs::write(&path, vec![0u8; 4096]).unwrap(),
+            }
+            match Ledger::open(dir.path(), Options::default()) {
+                Err(LedgerError::Log(LogError::NotLogFile { path: named, .. })) => {
+                    assert_eq!(named, path, "{name} as {replacement}")
+                }
+                Err(other) => panic!("{name} as {replacement}: expected NotLogFile, got {other}"),
+                Ok(_) => panic!("{name} as {replacement}: opened"),
+            }
+        }
+    }
+}

@@ -148,3 +148,25 @@ fn a_directory_without_a_ledger_is_refused_and_left_alone() {
     ));
     assert!(snapshot(dir.path()).is_empty());
 }
+
+/// A marker naming segment 0 (none exists) over an empty `log/`: refused, and a
+/// read-only open creates no segment on the way.
+#[test]
+fn a_marker_naming_segment_zero_is_refused_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Ledger::open(dir.path(), Options::default()).unwrap());
+    let log_dir = dir.path().join("log");
+    fs::remove_file(log_dir.join("segment-00000001.log")).unwrap();
+    clickledger::log::segment::write_marker(&log_dir, 0).unwrap();
+    let before = snapshot(dir.path());
+    for options in [read_only(), Options::default()] {
+        match Ledger::open(dir.path(), options) {
+            Err(LedgerError::Log(LogError::Corrupt { problem, .. })) => {
+                assert!(problem.contains("segment 0"), "{problem}")
+            }
+            Err(other) => panic!("expected Corrupt, got {other}"),
+            Ok(_) => panic!("opened a log whose marker names segment 0"),
+        }
+        assert_eq!(snapshot(dir.path()), before);
+    }
+}

@@ -112,9 +112,10 @@ pub enum LogError {
         /// The log directory.
         log_dir: PathBuf,
     },
-    /// A segment is not a plain file or is larger than any segment this version writes,
-    /// or `log/` is not a directory: something else took the place of the log's files.
-    #[error("{path} cannot be part of the log: {problem}")]
+    /// Something else took the place of one of the ledger's files: a segment, the secret
+    /// or the marker that is not a plain file or is larger than the ledger writes it, or
+    /// a `log` that is not a directory.
+    #[error("{path} is not a file the ledger wrote: {problem}")]
     NotLogFile {
         /// The file.
         path: PathBuf,

@@ -47,6 +47,9 @@ pub fn replay(
     let mut report = RecoveryReport::default();
     let Some(last_index) = segments.len().checked_sub(1) else {
         // Only a new directory gets here: `check_marker` refuses an existing empty log.
+        if read_only {
+            return Err(LogError::ReadOnly { segment: log_dir });
+        }
         let (_, path) = create_segment(&log_dir, 1)?;
         let writer = LogWriter::resume(
             &log_dir,
@@ -136,6 +139,11 @@ fn check_marker(
             segment: log_dir.join(MARKER_FILE_NAME),
             offset: 0,
             problem: format!("segment {highest} exists, but the last one created was {number}"),
+        }),
+        Some(0) => Err(LogError::Corrupt {
+            segment: log_dir.join(MARKER_FILE_NAME),
+            offset: 0,
+            problem: "it names segment 0; segments are numbered from 1".to_owned(),
         }),
         Some(_) => Ok(()),
     }

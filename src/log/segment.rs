@@ -158,10 +158,8 @@ pub fn write_marker(log_dir: &Path, number: u32) -> Result<(), LogError> {
 /// Reads the last-segment marker; `None` when there is none.
 pub fn read_marker(log_dir: &Path) -> Result<Option<u32>, LogError> {
     let path = log_dir.join(MARKER_FILE_NAME);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(LogError::io("read", &path, source)),
+    let Some(bytes) = read_small_file(&path, MARKER_FILE_BYTES)? else {
+        return Ok(None);
     };
     let corrupt = |problem: &str| LogError::Corrupt {
         segment: path.clone(),
@@ -212,6 +210,35 @@ pub fn check_log_dir(log_dir: &Path) -> Result<bool, LogError> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(source) => Err(LogError::io("inspect", log_dir, source)),
     }
+}
+
+/// Reads a small file of the data directory (the secret, the marker), or `None` when it
+/// does not exist. Anything but a plain file (a device, a FIFO, a directory, followed
+/// through links) is refused without opening it, and a file longer than `bytes_max`
+/// without reading it: such a thing is not what the ledger wrote, and reading it could
+/// block or exhaust memory.
+pub(crate) fn read_small_file(path: &Path, bytes_max: usize) -> Result<Option<Vec<u8>>, LogError> {
+    let metadata = match fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(LogError::io("inspect", path, source)),
+    };
+    let problem = if !metadata.is_file() {
+        "it is not a plain file (a directory, a device or a pipe)".to_owned()
+    } else if metadata.len() > bytes_max as u64 {
+        format!(
+            "it is {} bytes; the ledger writes {bytes_max}",
+            metadata.len()
+        )
+    } else {
+        return fs::read(path)
+            .map(Some)
+            .map_err(|source| LogError::io("read", path, source));
+    };
+    Err(LogError::NotLogFile {
+        path: path.to_owned(),
+        problem,
+    })
 }
 
 /// Makes a directory's entries (new or renamed files) durable.
