@@ -41,6 +41,17 @@ const TAG_MASK: u64 = 0x00ff_ffff;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClickId([u8; CLICK_ID_BYTES]);
 
+/// Where a click lives in the index: see [`ClickId::address`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClickAddress {
+    /// UTC day number of the click.
+    pub day: u32,
+    /// The shard that minted it.
+    pub shard: u8,
+    /// Its slot in the day's table.
+    pub slot: u32,
+}
+
 /// Why a text is not a click ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -150,6 +161,29 @@ impl ClickId {
     /// ```
     pub fn slot(&self) -> u32 {
         u32::from_be_bytes([self.0[5], self.0[6], self.0[7], self.0[8]])
+    }
+
+    /// The click this ID addresses: its UTC day, shard and slot. The index finds clicks
+    /// by these alone, so two IDs minted for different seconds of one day in the same
+    /// slot (only one of which the ledger handed out) address the same click: they are
+    /// compared by address wherever IDs must not repeat.
+    ///
+    /// ```
+    /// use clickledger::{IdKey, Timestamp};
+    /// let key = IdKey::from_bytes([4; 16]);
+    /// let minted = key.mint(Timestamp::from_unix(86_400), 0, 7);
+    /// let alias = key.mint(Timestamp::from_unix(86_400 + 59), 0, 7);
+    /// assert_ne!(minted, alias);
+    /// assert_eq!(minted.address(), alias.address());
+    /// assert_eq!(minted.address(), ClickAddress { day: 1, shard: 0, slot: 7 });
+    /// # use clickledger::click_id::ClickAddress;
+    /// ```
+    pub fn address(&self) -> ClickAddress {
+        ClickAddress {
+            day: self.time().day(),
+            shard: self.shard(),
+            slot: self.slot(),
+        }
     }
 
     /// The 24-bit tag (bytes 9-11).

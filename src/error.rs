@@ -50,7 +50,8 @@ pub enum LedgerError {
     /// A name or key given to the ledger is not acceptable.
     #[error("invalid {what}: expected {expected}, found {found:?}")]
     InvalidInput {
-        /// What was given: `program name`, `program key`, `partner name`.
+        /// What was given: `program name`, `program key`, `partner name`, `landing
+        /// domain`, `landing domains`, `default landing URL`, `segment_bytes_max`.
         what: &'static str,
         /// What is accepted.
         expected: &'static str,

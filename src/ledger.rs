@@ -245,18 +245,19 @@ impl Ledger {
             options.read_only,
             &mut apply,
         )?;
-        match (existing, state.created) {
-            (true, false) => return Err(LogError::Emptied { log_dir }.into()),
-            (false, false) => {
-                // The creation record is durable before the secret is stored: a secret
-                // always comes with a log that starts with it.
+        if existing && !state.created {
+            return Err(LogError::Emptied { log_dir }.into());
+        }
+        if !existing {
+            // A creation cut short left at most a creation record, under the seed of a
+            // secret never stored; it fails its check under the new one and was cut as a
+            // torn tail. The new creation record is durable before the secret is stored:
+            // a secret always comes with a log that starts with it.
+            if !state.created {
                 log.append(&Record::LedgerCreated)?;
                 log.sync()?;
-                secret::store(&dir, &id_key)?;
             }
-            // A creation cut short after its record was synced: finish it.
-            (false, true) => secret::store(&dir, &id_key)?,
-            (true, true) => {}
+            secret::store(&dir, &id_key)?;
         }
         let days = state.days_after_replay();
         #[cfg(feature = "tracing")]
@@ -338,7 +339,7 @@ impl Ledger {
         settings: ProgramSettings,
         key: &str,
     ) -> Result<ProgramId, LedgerError> {
-        check_name("program name", &settings.name)?;
+        check_settings(&settings)?;
         check_name("program key", key)?;
         let key_sha256 = key_digest(key);
         let mut registry = self.registry.write();
@@ -932,12 +933,64 @@ fn check_segment_bytes_max(bytes: u64) -> Result<(), LedgerError> {
     })
 }
 
+/// Most landing domains a program may list.
+pub const LANDING_DOMAINS_MAX: usize = 32;
+/// Longest landing domain, in bytes (the DNS limit).
+const LANDING_DOMAIN_BYTES_MAX: usize = 253;
+/// Longest default landing URL, in bytes.
+const LANDING_URL_BYTES_MAX: usize = 2048;
+
+/// Bounds what a program record holds, so that it stays a few kilobytes: small enough
+/// that the scan after a torn record (see `log::replay`) stays short.
+fn check_settings(settings: &ProgramSettings) -> Result<(), LedgerError> {
+    check_name("program name", &settings.name)?;
+    let domains = &settings.landing_domains;
+    if domains.len() > LANDING_DOMAINS_MAX {
+        return Err(LedgerError::InvalidInput {
+            what: "landing domains",
+            expected: "at most 32 domains",
+            found: format!("{} domains", domains.len()),
+        });
+    }
+    for domain in domains {
+        check_text_field(
+            "landing domain",
+            domain,
+            LANDING_DOMAIN_BYTES_MAX,
+            "1 to 253 visible ASCII characters",
+        )?;
+    }
+    if let Some(url) = &settings.default_landing_url {
+        check_text_field(
+            "default landing URL",
+            url,
+            LANDING_URL_BYTES_MAX,
+            "1 to 2048 visible ASCII characters",
+        )?;
+    }
+    Ok(())
+}
+
 fn check_name(what: &'static str, text: &str) -> Result<(), LedgerError> {
+    check_text_field(
+        what,
+        text,
+        NAME_BYTES_MAX,
+        "1 to 128 visible ASCII characters",
+    )
+}
+
+fn check_text_field(
+    what: &'static str,
+    text: &str,
+    bytes_max: usize,
+    expected: &'static str,
+) -> Result<(), LedgerError> {
     let visible = |byte: &u8| (0x21..=0x7e).contains(byte);
-    if text.is_empty() || text.len() > NAME_BYTES_MAX || !text.as_bytes().iter().all(visible) {
+    if text.is_empty() || text.len() > bytes_max || !text.as_bytes().iter().all(visible) {
         return Err(LedgerError::InvalidInput {
             what,
-            expected: "1 to 128 visible ASCII characters",
+            expected,
             found: text.chars().take(64).collect(),
         });
     }

@@ -28,7 +28,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
 use crate::click_id::ClickId;
-use crate::money::{format_amount_minor, Currency, DecimalAmount, MoneyError};
+use crate::money::{
+    format_amount_minor, Currency, DecimalAmount, MoneyError, AMOUNT_MINOR_UNITS_MAX,
+};
 use crate::order::Order;
 use crate::outcome::{IdText, IdVerdict, Verdict};
 
@@ -315,12 +317,31 @@ impl Postback {
     /// assert_eq!(postback.check().unwrap_err().param(), "id");
     /// ```
     pub fn check(&self) -> Result<(), PostbackError> {
+        for (param, text) in [("key", &self.key), ("id", &self.order.order_id)] {
+            if text.is_empty() {
+                return Err(PostbackError::Missing { param });
+            }
+        }
         check_text(&KEY_RULE, &self.key)?;
         let order = &self.order;
         check_text(&ORDER_ID_RULE, &order.order_id)?;
+        if let Some(minor) = order
+            .amount_minor
+            .filter(|minor| *minor > AMOUNT_MINOR_UNITS_MAX)
+        {
+            let found = format!("{minor} minor units");
+            return Err(invalid("amount", "at most i64::MAX minor units", found));
+        }
         for (rule, text) in [(&CUSTOMER_RULE, &order.customer), (&CV_RULE, &order.cv)] {
-            if let Some(text) = text {
-                check_text(rule, text)?;
+            match text.as_deref() {
+                // Parsing reads an empty value as absent, so `Some("")` never comes from
+                // a query: it would pass a required `customer` without one.
+                Some("") => {
+                    let expected = "a value, or none at all";
+                    return Err(invalid(rule.param.name(), expected, String::new()));
+                }
+                Some(text) => check_text(rule, text)?,
+                None => {}
             }
         }
         for (rule, items) in [
@@ -762,11 +783,15 @@ fn parse_click_ids(raw: Option<&[u8]>) -> Result<Vec<ClickId>, PostbackError> {
     Ok(click_ids)
 }
 
-/// The first ID that appears a second time, in list order. IDs are compared parsed,
-/// so the upper- and lower-case forms of one ID are the same ID.
+/// The first ID that repeats an earlier one, in list order. IDs are compared by the
+/// click they address ([`ClickId::address`]): the upper- and lower-case forms of one ID
+/// are the same ID, and so are two IDs of one slot that differ in their second.
 fn first_repeat(click_ids: &[ClickId]) -> Option<ClickId> {
     let mut seen = HashSet::with_capacity(click_ids.len());
-    click_ids.iter().find(|id| !seen.insert(**id)).copied()
+    click_ids
+        .iter()
+        .find(|id| !seen.insert(id.address()))
+        .copied()
 }
 
 /// Which characters a text parameter may hold.
@@ -992,6 +1017,19 @@ mod tests {
             postback.check().map_err(|error| error.param())
         };
         assert_eq!(param_of(&|p| p.key = "k y".into()), Err("key"));
+        assert_eq!(param_of(&|p| p.key.clear()), Err("key"));
+        assert_eq!(param_of(&|p| p.order.order_id.clear()), Err("id"));
+        assert_eq!(
+            param_of(&|p| p.order.customer = Some(String::new())),
+            Err("customer")
+        );
+        assert_eq!(param_of(&|p| p.order.cv = Some(String::new())), Err("cv"));
+        assert_eq!(
+            param_of(&|p| p.order.amount_minor = Some(u64::MAX)),
+            Err("amount")
+        );
+        let largest = Some(crate::money::AMOUNT_MINOR_UNITS_MAX);
+        assert_eq!(param_of(&|p| p.order.amount_minor = largest), Ok(()));
         assert_eq!(
             param_of(&|p| p.order.customer = Some("{customer}".into())),
             Err("customer")
@@ -1490,8 +1528,9 @@ mod tests {
     #[test]
     fn sixty_four_click_ids_are_accepted_and_sixty_five_are_too_many() {
         let ids = |count: u32| -> String {
+            // Distinct slots: IDs of one slot are repeats, whatever their tags.
             let ids: Vec<String> = (0..count)
-                .map(|n| format!("603ed18000000000{n:08x}"))
+                .map(|n| format!("603ed180000000{n:04x}000000"))
                 .collect();
             ids.join("-")
         };

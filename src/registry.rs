@@ -8,7 +8,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
-use crate::click_id::ClickId;
+use crate::click_id::{ClickAddress, ClickId};
 use crate::index::slot::PROGRAMS_MAX;
 use crate::outcome::Conversion;
 use crate::program::{PartnerId, ProgramId, ProgramSettings};
@@ -38,7 +38,8 @@ pub(crate) struct ProgramEntry {
 pub(crate) struct ProgramState {
     conversions: Vec<Arc<Conversion>>,
     by_order_id: HashTable<usize>,
-    by_claimed_click: HashMap<ClickId, usize>,
+    /// Keyed by address: an ID that addresses a claimed click finds its conversion.
+    by_claimed_click: HashMap<ClickAddress, usize>,
     hasher: DefaultHashBuilder,
 }
 
@@ -60,7 +61,7 @@ impl ProgramState {
 
     /// The conversion that claimed `id`, if one did.
     pub fn by_claimed_click(&self, id: &ClickId) -> Option<&Arc<Conversion>> {
-        let index = *self.by_claimed_click.get(id)?;
+        let index = *self.by_claimed_click.get(&id.address())?;
         Some(&self.conversions[index])
     }
 
@@ -69,7 +70,7 @@ impl ProgramState {
     pub fn insert(&mut self, conversion: Arc<Conversion>) {
         let index = self.conversions.len();
         for id in &conversion.claimed {
-            let previous = self.by_claimed_click.insert(*id, index);
+            let previous = self.by_claimed_click.insert(id.address(), index);
             assert!(previous.is_none(), "click {id} claimed twice");
         }
         let order_id = conversion.order.order_id.as_str();

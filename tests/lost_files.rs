@@ -399,3 +399,46 @@ fn a_secret_or_marker_that_is_not_a_small_plain_file_is_refused_unread() {
         }
     }
 }
+
+/// Another ledger's secret copied in: under its seed no frame checks, and the whole log
+/// would look like a torn tail. The open refuses instead, and cuts nothing.
+#[test]
+fn a_secret_from_another_ledger_is_refused_and_the_log_left_whole() {
+    let ours = tempfile::tempdir().unwrap();
+    ledger_with_clicks(ours.path(), 20);
+    let theirs = tempfile::tempdir().unwrap();
+    drop(Ledger::open(theirs.path(), Options::default()).unwrap());
+    fs::copy(theirs.path().join("secret"), ours.path().join("secret")).unwrap();
+    let before = fs::read(segment(ours.path(), 1)).unwrap();
+    for read_only in [false, true] {
+        let options = Options {
+            read_only,
+            ..Options::default()
+        };
+        match Ledger::open(ours.path(), options) {
+            Err(LedgerError::Log(LogError::Corrupt {
+                offset, problem, ..
+            })) => {
+                assert_eq!(offset, 16);
+                assert!(problem.contains("another ledger"), "{problem}");
+            }
+            Err(other) => panic!("expected Corrupt, got {other}"),
+            Ok(_) => panic!("opened under another ledger's secret"),
+        }
+        assert_eq!(fs::read(segment(ours.path(), 1)).unwrap(), before);
+    }
+}
+
+#[test]
+fn a_new_segment_whose_header_never_reached_the_disk_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ledger_with_clicks(dir.path(), 500);
+    let last = segment_count(dir.path());
+    append_seal(&segment(dir.path(), last));
+    // The file was extended but its header never written: zeros, marker not updated.
+    fs::write(segment(dir.path(), last + 1), [0u8; 16]).unwrap();
+    let ledger = Ledger::open(dir.path(), small_segments()).unwrap();
+    let torn = ledger.recovery().torn_tail.clone().expect("reported");
+    assert_eq!((torn.offset, torn.bytes_cut), (0, 16));
+    assert!(ids.iter().all(|id| ledger.click(id).is_some()));
+}

@@ -263,13 +263,26 @@ fn frames_planted_in_a_torn_record_by_a_postback_sender_do_not_stop_the_open() {
     ledger.sync().unwrap();
     let before = fs::metadata(last_segment(origin.path())).unwrap().len();
 
-    // length 1, CRC32 (from zero) of the payload [7] (a seal record), the payload: nine
-    // bytes, padded to an ID's twelve, with a distinct last byte per ID.
+    // Three bytes that differ per ID (its time, 194 days apart, so each addresses
+    // another click), then
+    // a frame: length 1, CRC32 (from zero) of the payload [7] (a seal record), payload.
     let crc = FrameSeed(0).crc(&[7]).to_le_bytes();
     let planted: Vec<ClickId> = (0..8u8)
         .map(|n| {
-            let mut bytes = [1, 0, 0, 0, crc[0], crc[1], crc[2], crc[3], 7, 0, 0, n];
-            bytes[9] = 0xee;
+            let bytes = [
+                0x40 + n,
+                0,
+                0,
+                1,
+                0,
+                0,
+                0,
+                crc[0],
+                crc[1],
+                crc[2],
+                crc[3],
+                7,
+            ];
             ClickId::from_bytes(bytes)
         })
         .collect();
@@ -278,7 +291,7 @@ fn frames_planted_in_a_torn_record_by_a_postback_sender_do_not_stop_the_open() {
     let outcome = ledger
         .convert(&postback("A1", &ids), at.plus_seconds(60))
         .unwrap();
-    assert!(matches!(outcome, Outcome::Accepted(_)));
+    assert!(matches!(outcome, Outcome::Accepted(_)), "{outcome:?}");
     ledger.sync().unwrap();
     drop(ledger);
     let after = fs::metadata(last_segment(origin.path())).unwrap().len();

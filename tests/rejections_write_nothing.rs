@@ -2,7 +2,6 @@
 //! claim, not an order id. Each kind of refusal is tried against the same ledger, and
 //! the log's size and the ledger's counts are compared before and after.
 
-use clickledger::log::LogError;
 use clickledger::{
     ClickId, ClickKind, Ledger, LedgerError, Options, Outcome, Postback, ProgramSettings, Timestamp,
 };
@@ -112,22 +111,27 @@ fn no_rejection_and_no_replay_writes_to_the_log() {
     assert!(!ledger.click(&fresh).unwrap().claimed);
 }
 
-/// A record the log cannot hold (over 1 MiB) is an error before anything is buffered:
-/// the ledger goes on working and reopens afterwards.
+/// Settings or a hand-built postback beyond the limits (here, past what a log record
+/// holds, 1 MiB) are refused before anything is buffered: the ledger goes on working
+/// and reopens afterwards.
 #[test]
-fn a_record_too_large_to_log_is_refused_and_leaves_the_log_whole() {
+fn input_too_large_to_log_is_refused_and_leaves_the_log_whole() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(dir.path(), Options::default()).unwrap();
+    let log_bytes = ledger.stats().log_bytes;
     let mut huge = ProgramSettings::new("huge");
     huge.landing_domains = vec!["d".repeat(2 << 20)];
-    let log_bytes = ledger.stats().log_bytes;
-    let error = ledger
-        .register_program_with_key(huge, "pk-huge")
-        .unwrap_err();
-    assert!(
-        matches!(error, LedgerError::Log(LogError::RecordSize(_))),
-        "{error}"
-    );
+    let mut many = ProgramSettings::new("many");
+    many.landing_domains = (0..33).map(|n| format!("shop{n}.example")).collect();
+    for (settings, what) in [(huge, "landing domain"), (many, "landing domains")] {
+        let error = ledger
+            .register_program_with_key(settings, "pk-huge")
+            .unwrap_err();
+        assert!(
+            matches!(error, LedgerError::InvalidInput { what: named, .. } if named == what),
+            "{error}"
+        );
+    }
     assert_eq!(ledger.stats().log_bytes, log_bytes, "nothing buffered");
     assert_eq!(ledger.program_id("huge"), None);
 

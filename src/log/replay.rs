@@ -79,7 +79,17 @@ pub fn replay(
             (true, false, false) => Tail::CutUnnamed,
             (true, false, true) => Tail::ReportUnnamed,
         };
-        let end = replay_segment(path, *number, seed, tail, apply, &mut report)?;
+        // An existing ledger's creation record was synced before its secret was stored.
+        let creation_durable = existing && *number == 1;
+        let end = replay_segment(
+            path,
+            *number,
+            seed,
+            tail,
+            creation_durable,
+            apply,
+            &mut report,
+        )?;
         if is_last {
             last_end = end;
         } else if end.sealed {
@@ -196,13 +206,16 @@ fn replay_segment(
     number: u32,
     seed: FrameSeed,
     tail: Tail,
+    creation_durable: bool,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
     report: &mut RecoveryReport,
 ) -> Result<SegmentEnd, LogError> {
     let bytes = read_segment(path)?;
-    if tail.header_may_be_torn() && bytes.len() < SEGMENT_HEADER_BYTES {
+    let header = check_header(path, &bytes, number);
+    if tail.header_may_be_torn() && header.is_err() {
         // The crash came while the segment was being created: its header never became
-        // durable, so no record can be in it.
+        // durable (it is short, or zeros), and no record goes into a segment before the
+        // marker names it, so nothing in it was ever acknowledged.
         if tail.cuts() {
             rewrite_header(path, number)?;
         }
@@ -212,7 +225,7 @@ fn replay_segment(
             sealed: false,
         });
     }
-    check_header(path, &bytes, number)?;
+    header?;
 
     let mut offset = SEGMENT_HEADER_BYTES;
     while offset < bytes.len() {
@@ -240,6 +253,14 @@ fn replay_segment(
                     .map_err(|problem| corrupt(format!("inconsistent record: {problem}")))?;
                 report.records += 1;
                 offset += frame_bytes;
+            }
+            damage if creation_durable && offset == SEGMENT_HEADER_BYTES => {
+                return Err(corrupt(format!(
+                    "the log's first record, written and synced before the directory's \
+                     secret, fails its check ({}): the secret belongs to another ledger, \
+                     or the record is damaged",
+                    describe_damage(&damage)
+                )));
             }
             damage => {
                 let after = if tail.may_be_torn() {
