@@ -319,12 +319,11 @@ fn lock(dir: &Path) -> Result<DirLock, DataDirError> {
         .truncate(false)
         .open(&path)
         .map_err(io_error("open", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(DirLock { _file: file }),
-        Err(fs::TryLockError::WouldBlock) => Err(DataDirError::InUse {
+    match try_lock(file, &path)? {
+        Some(file) => Ok(DirLock { _file: file }),
+        None => Err(DataDirError::InUse {
             dir: dir.to_owned(),
         }),
-        Err(fs::TryLockError::Error(source)) => Err(io_error("lock", &path)(source)),
     }
 }
 
@@ -332,15 +331,20 @@ fn lock(dir: &Path) -> Result<DirLock, DataDirError> {
 /// is using it. Creates nothing; the lock is released at once.
 fn held_by_another_process(dir: &Path) -> Result<bool, DataDirError> {
     let path = dir.join(LOCK_FILE_NAME);
-    let file = match File::options().write(true).open(&path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(source) => return Err(io_error("open", &path)(source)),
-    };
+    match File::options().write(true).open(&path) {
+        Ok(file) => Ok(try_lock(file, &path)?.is_none()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(io_error("open", &path)(source)),
+    }
+}
+
+/// Takes the exclusive lock on `file` (the lock file at `path`) without waiting:
+/// `None` when another process holds it.
+fn try_lock(file: File, path: &Path) -> Result<Option<File>, DataDirError> {
     match file.try_lock() {
-        Ok(()) => Ok(false),
-        Err(fs::TryLockError::WouldBlock) => Ok(true),
-        Err(fs::TryLockError::Error(source)) => Err(io_error("lock", &path)(source)),
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(source)) => Err(io_error("lock", path)(source)),
     }
 }
 
