@@ -7,7 +7,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 use clickledger::{
-    ClickId, ClickKind, IdKey, Ledger, Options, Postback, ProgramId, ProgramSettings, Timestamp,
+    ClickId, ClickKind, Durability, IdKey, Ledger, Options, Postback, ProgramId, ProgramSettings,
+    Timestamp,
 };
 
 const CLICKED: u32 = 1_740_823_200;
@@ -38,7 +39,15 @@ fn click_ids(criterion: &mut Criterion) {
 
 fn ledger_paths(criterion: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let ledger = Ledger::open(dir.path(), Options::default()).expect("open");
+    let ledger = Ledger::open(
+        dir.path(),
+        Options {
+            // Buffered paths: durable claims are measured by `benches/group_commit.rs`.
+            durability: Durability::None,
+            ..Options::default()
+        },
+    )
+    .expect("open");
     let program = ledger
         .register_program_with_key(ProgramSettings::new("p1"), "pk1")
         .expect("program");

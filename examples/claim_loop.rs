@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use clickledger::{ClickKind, Ledger, Options, Postback, ProgramSettings, Timestamp};
+use clickledger::{ClickKind, Durability, Ledger, Options, Postback, ProgramSettings, Timestamp};
 
 fn main() {
     let claims: usize = std::env::args()
@@ -11,7 +11,15 @@ fn main() {
         .and_then(|text| text.parse().ok())
         .unwrap_or(200_000);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let ledger = Ledger::open(dir.path(), Options::default()).expect("open");
+    let ledger = Ledger::open(
+        dir.path(),
+        // Claims alone, without the disk: durable claims are in `benches/group_commit.rs`.
+        Options {
+            durability: Durability::None,
+            ..Options::default()
+        },
+    )
+    .expect("open");
     let program = ledger
         .register_program_with_key(ProgramSettings::new("p1"), "pk1")
         .expect("program");

@@ -14,6 +14,10 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::durability::{Durability, Pending};
+use crate::log::commit::GroupCommit;
+use crate::log::io::Io;
+
 use crate::claim::{decide, Decision};
 use crate::click_id::{ClickId, IdKey};
 use crate::error::LedgerError;
@@ -79,6 +83,12 @@ pub struct Options {
     /// program, an accepted conversion) fails with `LogError::ReadOnly`. Readers share
     /// the directory with each other, not with a writer.
     pub read_only: bool,
+    /// When answers are given, unless a call says otherwise (`*_with`, `*_pending`):
+    /// [`Durability::Sync`] by default, each answer after the `fdatasync` covering it.
+    pub durability: Durability,
+    /// The file operations under the log writer: [`Io::Os`], or a simulated disk that
+    /// injects faults and models power loss (tests; see [`crate::log::io`]).
+    pub io: Io,
 }
 
 impl Default for Options {
@@ -88,6 +98,8 @@ impl Default for Options {
             clock_tolerance_seconds: CLOCK_TOLERANCE_SECONDS_DEFAULT,
             segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT,
             read_only: false,
+            durability: Durability::Sync,
+            io: Io::Os,
         }
     }
 }
@@ -192,7 +204,13 @@ pub struct Ledger {
     id_key: IdKey,
     index: ClaimIndex,
     registry: RwLock<Registry>,
-    writer: Mutex<Writer>,
+    /// Shared with the sync thread, which takes the buffered records from it.
+    writer: Arc<Mutex<Writer>>,
+    commit: Arc<GroupCommit>,
+    /// The sync thread (none when read-only).
+    syncer: Option<std::thread::JoinHandle<()>>,
+    /// [`Ledger::kill`] was called: the drop writes and syncs nothing.
+    killed: bool,
     counters: Counters,
     recovery: RecoveryReport,
     /// Held open for the ledger's life: its advisory lock keeps a second ledger, in this
@@ -238,6 +256,7 @@ impl Ledger {
         let mut state = ReplayState::new(id_key.clone(), options.shard);
         let mut apply = |record| state.apply(record);
         let (mut log, recovery) = log::replay(
+            &options.io,
             &dir,
             secret::frame_seed(&id_key),
             options.segment_bytes_max,
@@ -262,17 +281,26 @@ impl Ledger {
         let days = state.days_after_replay();
         #[cfg(feature = "tracing")]
         tracing::info!(dir = %dir.display(), records = recovery.records, torn_tail = recovery.torn_tail.is_some(), "ledger opened");
+        let commit = Arc::clone(log.commit());
+        let writer = Arc::new(Mutex::new(Writer {
+            log,
+            days,
+            next_conversion: state.last_conversion + 1,
+        }));
+        let syncer = match options.read_only {
+            true => None,
+            false => Some(spawn_syncer(&writer, &commit)?),
+        };
         Ok(Ledger {
             dir,
             options,
             id_key,
             index: state.index,
             registry: RwLock::new(state.registry),
-            writer: Mutex::new(Writer {
-                log,
-                days,
-                next_conversion: state.last_conversion + 1,
-            }),
+            writer,
+            commit,
+            syncer,
+            killed: false,
             counters: state.counters,
             recovery,
             _lock: lock,
@@ -450,6 +478,52 @@ impl Ledger {
         kind: ClickKind,
         at: Timestamp,
     ) -> Result<ClickId, LedgerError> {
+        self.record_click_with(program, partner, kind, at, self.options.durability)
+    }
+
+    /// [`Ledger::record_click`] at the durability level `durability` rather than the
+    /// ledger's default.
+    ///
+    /// ```
+    /// use clickledger::{ClickKind, Durability, Ledger, ProgramSettings, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let program = ledger.register_program(ProgramSettings::new("p1")).unwrap().id;
+    /// let at = Timestamp::now();
+    /// let id = ledger.record_click_with(program, "a7", ClickKind::Click, at, Durability::None).unwrap();
+    /// assert!(ledger.click(&id).is_some());
+    /// ```
+    pub fn record_click_with(
+        &self,
+        program: ProgramId,
+        partner: &str,
+        kind: ClickKind,
+        at: Timestamp,
+        durability: Durability,
+    ) -> Result<ClickId, LedgerError> {
+        self.record_click_pending(program, partner, kind, at)?
+            .settle(durability)
+    }
+
+    /// [`Ledger::record_click`] returning at once with the minted ID pending the sync
+    /// of its record (see [`Pending`]). The ID is never handed out again either way.
+    ///
+    /// ```
+    /// use clickledger::{ClickKind, Ledger, ProgramSettings, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let program = ledger.register_program(ProgramSettings::new("p1")).unwrap().id;
+    /// let pending = ledger.record_click_pending(program, "a7", ClickKind::Click, Timestamp::now()).unwrap();
+    /// let id = pending.wait().unwrap();
+    /// assert!(ledger.click(&id).is_some());
+    /// ```
+    pub fn record_click_pending(
+        &self,
+        program: ProgramId,
+        partner: &str,
+        kind: ClickKind,
+        at: Timestamp,
+    ) -> Result<Pending<ClickId>, LedgerError> {
         let known_partner = {
             let registry = self.registry.read();
             if registry.program(program).is_none() {
@@ -464,7 +538,7 @@ impl Ledger {
         let mut writer = self.writer.lock();
         let slot = allocate_slot(&mut writer, at.day())?;
         let id = self.id_key.mint(at, self.options.shard, slot);
-        writer.log.append(&Record::ClickRecorded {
+        let position = writer.log.append(&Record::ClickRecorded {
             id,
             program,
             partner,
@@ -474,7 +548,7 @@ impl Ledger {
             .insert(at.day(), slot, SlotEntry::minted(program, partner, kind));
         drop(writer);
         self.counters.count_click(kind);
-        Ok(id)
+        Ok(self.pending(id, position))
     }
 
     /// Applies a parsed postback received at `at`: replay, rejection or a new
@@ -491,24 +565,74 @@ impl Ledger {
     /// assert!(matches!(outcome, Outcome::Rejected(r) if r.reason.code() == "bad_key"));
     /// ```
     pub fn convert(&self, postback: &Postback, at: Timestamp) -> Result<Outcome, LedgerError> {
+        self.convert_with(postback, at, self.options.durability)
+    }
+
+    /// [`Ledger::convert`] at the durability level `durability` rather than the ledger's
+    /// default. Whatever the level, an answer that depends on records not yet durable
+    /// (an acceptance, a replay, an `already_claimed`) waits for them under `Sync`.
+    ///
+    /// ```
+    /// use clickledger::{Durability, Ledger, Outcome, Postback, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let postback = Postback::from_query("key=nobody&id=1&amount=1&currency=EUR&cids=603ed1800000000000000000").unwrap();
+    /// let outcome = ledger.convert_with(&postback, Timestamp::now(), Durability::None).unwrap();
+    /// assert!(matches!(outcome, Outcome::Rejected(_)));
+    /// ```
+    pub fn convert_with(
+        &self,
+        postback: &Postback,
+        at: Timestamp,
+        durability: Durability,
+    ) -> Result<Outcome, LedgerError> {
+        self.convert_pending(postback, at)?.settle(durability)
+    }
+
+    /// Decides a postback at once and returns the outcome pending the sync of the
+    /// records it depends on: for async callers that keep many postbacks in flight, so
+    /// that one `fdatasync` answers them all. `wait` on the [`Pending`] or `.await` it
+    /// before replying.
+    ///
+    /// ```
+    /// use clickledger::{Ledger, Outcome, Postback, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let postback = Postback::from_query("key=nobody&id=1&amount=1&currency=EUR&cids=603ed1800000000000000000").unwrap();
+    /// let pending = ledger.convert_pending(&postback, Timestamp::now()).unwrap();
+    /// assert!(matches!(pending.wait().unwrap(), Outcome::Rejected(_)));
+    /// ```
+    pub fn convert_pending(
+        &self,
+        postback: &Postback,
+        at: Timestamp,
+    ) -> Result<Pending<Outcome>, LedgerError> {
         match postback.check() {
             Ok(()) => self.convert_checked(postback, at),
-            Err(error) => Ok(rejected(error.into(), Vec::new())),
+            Err(error) => Ok(self.pending(rejected(error.into(), Vec::new()), 0)),
         }
     }
 
     /// [`Ledger::convert`] of a postback known to pass [`Postback::check`] (parsing
     /// produced it).
-    fn convert_checked(&self, postback: &Postback, at: Timestamp) -> Result<Outcome, LedgerError> {
+    fn convert_checked(
+        &self,
+        postback: &Postback,
+        at: Timestamp,
+    ) -> Result<Pending<Outcome>, LedgerError> {
+        // Programs are durable before they can be found by key: a rejection for the key
+        // or for missing parameters depends on no record still in flight.
         let Some(program) = self.program_by_key(&postback.key) else {
-            return Ok(rejected(RejectReason::BadKey, Vec::new()));
+            return Ok(self.pending(rejected(RejectReason::BadKey, Vec::new()), 0));
         };
         if let Err(error) = check_required(&program.settings, postback) {
-            return Ok(rejected(error.into(), Vec::new()));
+            return Ok(self.pending(rejected(error.into(), Vec::new()), 0));
         }
         let mut state = program.state.lock();
+        // Everything this decision reads was appended before this position.
+        let seen = || self.commit.appended();
         if let Some(original) = state.by_order_id(&postback.order.order_id) {
-            return Ok(retry_outcome(original, postback));
+            return Ok(self.pending(retry_outcome(original, postback), seen()));
         }
         let decision = decide(
             &postback.click_ids,
@@ -520,13 +644,13 @@ impl Ledger {
             },
         );
         match decision.result {
-            Err(reason) => Ok(rejected(reason, decision.verdicts)),
+            Err(reason) => Ok(self.pending(rejected(reason, decision.verdicts), seen())),
             Ok(attributed) => {
-                let conversion =
+                let (conversion, position) =
                     self.record_conversion(&program, postback, at, attributed, &decision)?;
                 let conversion = Arc::new(conversion);
                 state.insert(Arc::clone(&conversion));
-                Ok(Outcome::Accepted(conversion))
+                Ok(self.pending(Outcome::Accepted(conversion), position))
             }
         }
     }
@@ -542,6 +666,26 @@ impl Ledger {
     /// assert!(matches!(outcome, Outcome::Rejected(r) if r.reason.code() == "missing:cids"));
     /// ```
     pub fn convert_query(&self, query: &str, at: Timestamp) -> Result<Outcome, LedgerError> {
+        self.convert_query_pending(query, at)?
+            .settle(self.options.durability)
+    }
+
+    /// [`Ledger::convert_query`] returning the outcome pending its sync, as
+    /// [`Ledger::convert_pending`] does.
+    ///
+    /// ```
+    /// use clickledger::{Ledger, Outcome, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let pending = ledger.convert_query_pending("key=k&id=1&currency=EUR", Timestamp::now()).unwrap();
+    /// assert!(pending.is_durable(), "a parse error depends on nothing in flight");
+    /// assert!(matches!(pending.wait().unwrap(), Outcome::Rejected(_)));
+    /// ```
+    pub fn convert_query_pending(
+        &self,
+        query: &str,
+        at: Timestamp,
+    ) -> Result<Pending<Outcome>, LedgerError> {
         match Postback::from_query(query) {
             Ok(postback) => {
                 debug_assert_eq!(postback.check(), Ok(()), "parsing checks what check checks");
@@ -553,7 +697,7 @@ impl Ledger {
                 } else {
                     Vec::new()
                 };
-                Ok(rejected(error.into(), verdicts))
+                Ok(self.pending(rejected(error.into(), verdicts), 0))
             }
         }
     }
@@ -642,7 +786,24 @@ impl Ledger {
     /// ledger.sync().unwrap();
     /// ```
     pub fn sync(&self) -> Result<(), LedgerError> {
-        Ok(self.writer.lock().log.sync()?)
+        if let Some(failure) = self.commit.failure() {
+            return Err(failure.into());
+        }
+        if self.syncer.is_none() {
+            return Ok(self.writer.lock().log.sync()?);
+        }
+        Ok(self.commit.wait(self.commit.appended())?)
+    }
+
+    /// The durability level answers get unless a call names another.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = clickledger::Ledger::open(dir.path(), Default::default()).unwrap();
+    /// assert_eq!(ledger.durability(), clickledger::Durability::Sync);
+    /// ```
+    pub fn durability(&self) -> Durability {
+        self.options.durability
     }
 
     /// Closes the ledger as a killed process would: records not yet handed to the OS
@@ -650,17 +811,21 @@ impl Ledger {
     /// released. For crash tests of the ledger and of the servers that embed it.
     ///
     /// ```
-    /// use clickledger::{ClickKind, Ledger, ProgramSettings, Timestamp};
+    /// use clickledger::{ClickKind, Durability, Ledger, ProgramSettings, Timestamp};
     /// let dir = tempfile::tempdir().unwrap();
     /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
     /// let program = ledger.register_program(ProgramSettings::new("p1")).unwrap().id;
-    /// let id = ledger.record_click(program, "a7", ClickKind::Click, Timestamp::now()).unwrap();
+    /// let id = ledger
+    ///     .record_click_with(program, "a7", ClickKind::Click, Timestamp::now(), Durability::None)
+    ///     .unwrap();
     /// ledger.kill();
     /// let reopened = Ledger::open(dir.path(), Default::default()).unwrap();
     /// assert!(reopened.click(&id).is_none(), "the click was never written");
     /// ```
-    pub fn kill(self) {
+    pub fn kill(mut self) {
         self.writer.lock().log.discard_unwritten();
+        self.killed = true;
+        self.stop_syncer();
     }
 
     /// Hands buffered records to the OS without waiting for the disk: they survive a
@@ -673,6 +838,18 @@ impl Ledger {
     /// ```
     pub fn flush(&self) -> Result<(), LedgerError> {
         Ok(self.writer.lock().log.flush()?)
+    }
+
+    fn pending<T>(&self, value: T, position: u64) -> Pending<T> {
+        Pending::new(value, position, Arc::clone(&self.commit))
+    }
+
+    fn stop_syncer(&mut self) {
+        self.commit.stop();
+        if let Some(syncer) = self.syncer.take() {
+            // The thread only panics on a bug, which its own message reports.
+            let _ = syncer.join();
+        }
     }
 
     fn program_by_key(&self, key: &str) -> Option<Arc<ProgramEntry>> {
@@ -748,13 +925,13 @@ impl Ledger {
         at: Timestamp,
         attributed: ClickId,
         decision: &Decision,
-    ) -> Result<Conversion, LedgerError> {
+    ) -> Result<(Conversion, u64), LedgerError> {
         let partner = self.index.get(&attributed).partner();
         let partner = self.partner_name(partner).unwrap_or_default();
         let mut writer = self.writer.lock();
         let id = ConversionId(writer.next_conversion);
         let record = conversion_record(id, program.id, postback, at, attributed, decision);
-        writer.log.append(&Record::ConversionRecorded(record))?;
+        let position = writer.log.append(&Record::ConversionRecorded(record))?;
         writer.next_conversion += 1;
         drop(writer);
 
@@ -770,7 +947,7 @@ impl Ledger {
         self.counters
             .claimed_ids
             .fetch_add(claimed.len() as u64, Ordering::Relaxed);
-        Ok(Conversion {
+        let conversion = Conversion {
             id,
             program: program.id,
             order: postback.order.clone(),
@@ -779,15 +956,38 @@ impl Ledger {
             claimed,
             verdicts: decision.verdicts.clone(),
             at,
-        })
+        };
+        Ok((conversion, position))
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
-        // Buffered records reach the OS on a clean drop; durability still needs `sync`.
-        let _ = self.writer.lock().log.flush();
+        if !self.killed && !self.options.read_only {
+            // Buffered records reach the OS on a clean drop; under `Interval` they are
+            // synced, as promised; under `None` durability still needs `sync`.
+            let _ = match self.options.durability {
+                Durability::None => self.writer.lock().log.flush(),
+                _ => self.writer.lock().log.sync(),
+            };
+        }
+        self.stop_syncer();
     }
+}
+
+/// Starts the ledger's sync thread (see [`crate::log::commit`]).
+fn spawn_syncer(
+    writer: &Arc<Mutex<Writer>>,
+    commit: &Arc<GroupCommit>,
+) -> Result<std::thread::JoinHandle<()>, LedgerError> {
+    let writer = Arc::clone(writer);
+    let commit = Arc::clone(commit);
+    std::thread::Builder::new()
+        .name("clickledger-sync".to_owned())
+        .spawn(move || commit.run_syncer(|spare| writer.lock().log.take_batch(spare)))
+        .map_err(|source| {
+            LogError::io("start the sync thread for", Path::new("log"), source).into()
+        })
 }
 
 impl Counters {

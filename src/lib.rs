@@ -43,6 +43,7 @@
 
 mod claim;
 pub mod click_id;
+pub mod durability;
 pub mod error;
 pub mod index;
 pub mod ledger;
@@ -57,8 +58,10 @@ pub mod secret;
 pub mod time;
 
 pub use click_id::{ClickId, ClickIdError, IdKey};
+pub use durability::{Durability, Pending};
 pub use error::LedgerError;
 pub use ledger::{ClickInfo, Ledger, NewProgram, Options, Stats};
+pub use log::io::{Io, SimulatedDisk};
 pub use money::{Currency, MoneyError};
 pub use order::Order;
 pub use outcome::{

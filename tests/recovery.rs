@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use clickledger::log::frame::FrameSeed;
 use clickledger::log::LogError;
 use clickledger::{
-    ClickId, ClickKind, Currency, Ledger, LedgerError, Options, Order, Outcome, Postback,
-    ProgramId, ProgramSettings, Timestamp,
+    ClickId, ClickKind, Currency, Durability, Ledger, LedgerError, Options, Order, Outcome,
+    Postback, ProgramId, ProgramSettings, Timestamp,
 };
 
 const CLICKED: u32 = 1_740_823_200; // 2025-03-01T10:00:00Z
@@ -196,7 +196,7 @@ fn ids_minted_after_a_reopen_are_never_the_ids_minted_before() {
             .register_program_with_key(ProgramSettings::new("p1"), "pk1")
             .unwrap();
         let id = ledger
-            .record_click(program, "a7", ClickKind::Click, at)
+            .record_click_with(program, "a7", ClickKind::Click, at, Durability::None)
             .unwrap();
         // The click record is only buffered; the synced reservation survives the kill.
         ledger.kill();

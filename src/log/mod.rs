@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod commit;
 pub mod frame;
+pub mod io;
 pub mod record;
 pub mod replay;
 pub mod segment;
@@ -132,11 +134,18 @@ pub enum LogError {
         /// The last segment.
         segment: PathBuf,
     },
-    /// An earlier write or sync failed; the log accepts nothing until reopened.
-    #[error("the log stopped after an I/O failure on {segment}; reopen the ledger")]
+    /// A write or sync failed: what follows the last successful sync is not
+    /// acknowledged, and the log accepts nothing until the ledger is reopened (a failed
+    /// fsync cannot be retried safely: the kernel may have dropped the dirty pages).
+    #[error(
+        "the log stopped after an I/O failure on {segment} ({cause}); nothing since the \
+         last successful sync is acknowledged; reopen the ledger"
+    )]
     Failed {
         /// The segment being written.
         segment: PathBuf,
+        /// The failure, as the operating system worded it.
+        cause: String,
     },
 }
 

@@ -4,10 +4,11 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use super::frame::{read_frame, FrameRead, FrameSeed, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
+use super::io::Io;
 use super::record::{kind_fits_size, Record};
 use super::segment::{
     check_header, check_log_dir, create_segment, list_segments, read_marker, segment_header,
-    sync_dir, write_marker, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_FILE_BYTES_LIMIT,
+    sync_dir, write_marker_with, LOG_DIR_NAME, MARKER_FILE_NAME, SEGMENT_FILE_BYTES_LIMIT,
     SEGMENT_HEADER_BYTES,
 };
 use super::writer::LogWriter;
@@ -24,7 +25,12 @@ use super::{LogError, RecoveryReport, TornTail};
 /// log must be whole up to the last segment its marker names. `read_only` changes
 /// nothing on disk: a torn tail is reported but left in place, and the writer returned
 /// refuses appends.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, in the ledger's open"
+)]
 pub fn replay(
+    io: &Io,
     data_dir: &Path,
     seed: FrameSeed,
     segment_bytes_max: u64,
@@ -50,8 +56,9 @@ pub fn replay(
         if read_only {
             return Err(LogError::ReadOnly { segment: log_dir });
         }
-        let (_, path) = create_segment(&log_dir, 1)?;
+        let (_, path) = create_segment(io, &log_dir, 1)?;
         let writer = LogWriter::resume(
+            io,
             &log_dir,
             (1, path),
             SEGMENT_HEADER_BYTES as u64,
@@ -108,9 +115,10 @@ pub fn replay(
     let last = segments[last_index].clone();
     if marker != Some(last.0) && !read_only {
         // A crash between creating a segment and recording it, or a fresh directory.
-        write_marker(&log_dir, last.0)?;
+        write_marker_with(io, &log_dir, last.0)?;
     }
     let mut writer = LogWriter::resume(
+        io,
         &log_dir,
         last,
         last_end.valid_bytes,

@@ -4,10 +4,10 @@
 //! is followed by frames. Segments are numbered from 1 without gaps.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::frame::{FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
+use super::io::Io;
 use super::LogError;
 
 /// First eight bytes of every segment.
@@ -116,20 +116,20 @@ pub fn list_segments(log_dir: &Path) -> Result<Vec<(u32, PathBuf)>, LogError> {
 }
 
 /// Creates segment `number` with its header, makes both the file and its directory
-/// entry durable, then records it as the last segment, before anything is appended.
-pub fn create_segment(log_dir: &Path, number: u32) -> Result<(File, PathBuf), LogError> {
+/// entry durable, then records it as the last segment, before anything is appended: a
+/// record is never acknowledged in a segment whose existence could be lost.
+pub fn create_segment(io: &Io, log_dir: &Path, number: u32) -> Result<(File, PathBuf), LogError> {
     let path = log_dir.join(segment_file_name(number));
-    let mut file = File::options()
-        .create_new(true)
-        .append(true)
-        .open(&path)
+    let mut file = io
+        .create_new(&path)
         .map_err(|source| LogError::io("create", &path, source))?;
-    file.write_all(&segment_header(number))
+    io.write_all(&mut file, &path, &segment_header(number))
         .map_err(|source| LogError::io("write", &path, source))?;
-    file.sync_all()
+    io.sync_data(&file, &path)
         .map_err(|source| LogError::io("sync", &path, source))?;
-    sync_dir(log_dir)?;
-    write_marker(log_dir, number)?;
+    io.sync_dir(log_dir)
+        .map_err(|source| LogError::io("sync directory", log_dir, source))?;
+    write_marker_with(io, log_dir, number)?;
     Ok((file, path))
 }
 
@@ -139,20 +139,28 @@ pub fn create_segment(log_dir: &Path, number: u32) -> Result<(File, PathBuf), Lo
 /// Without it, a lost last segment (or a wiped log) would open as a shorter log:
 /// claims forgotten and slots minted again. With it, the open refuses.
 pub fn write_marker(log_dir: &Path, number: u32) -> Result<(), LogError> {
+    write_marker_with(&Io::Os, log_dir, number)
+}
+
+/// [`write_marker`] through `io`.
+pub fn write_marker_with(io: &Io, log_dir: &Path, number: u32) -> Result<(), LogError> {
     let mut bytes = Vec::with_capacity(MARKER_FILE_BYTES);
     bytes.extend_from_slice(&MARKER_MAGIC);
     bytes.extend_from_slice(&number.to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&number.to_le_bytes()).to_le_bytes());
     let temporary = log_dir.join(MARKER_TEMPORARY_FILE_NAME);
     let path = log_dir.join(MARKER_FILE_NAME);
-    let mut file =
-        File::create(&temporary).map_err(|source| LogError::io("create", &temporary, source))?;
-    file.write_all(&bytes)
+    let mut file = io
+        .create_truncate(&temporary)
+        .map_err(|source| LogError::io("create", &temporary, source))?;
+    io.write_all(&mut file, &temporary, &bytes)
         .map_err(|source| LogError::io("write", &temporary, source))?;
-    file.sync_all()
+    io.sync_data(&file, &temporary)
         .map_err(|source| LogError::io("sync", &temporary, source))?;
-    fs::rename(&temporary, &path).map_err(|source| LogError::io("rename", &temporary, source))?;
-    sync_dir(log_dir)
+    io.rename(&temporary, &path)
+        .map_err(|source| LogError::io("rename", &temporary, source))?;
+    io.sync_dir(log_dir)
+        .map_err(|source| LogError::io("sync directory", log_dir, source))
 }
 
 /// Reads the last-segment marker; `None` when there is none.

@@ -1,10 +1,15 @@
-//! The log writer: owns the active segment, buffers appends, flushes and syncs.
+//! The log writer: owns the active segment, buffers appends, hands batches to the
+//! group commit (see [`super::commit`]).
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use parking_lot::{Mutex, RawMutex};
+
+use super::commit::GroupCommit;
 use super::frame::{append_frame, FrameSeed};
+use super::io::Io;
 use super::record::Record;
 use super::segment::{create_segment, SEGMENT_HEADER_BYTES};
 use super::LogError;
@@ -15,32 +20,60 @@ const WRITE_BUFFER_BYTES: usize = 256 << 10;
 
 /// The single writer of the log.
 ///
-/// Records are framed into a buffer; [`LogWriter::flush`] writes the buffer to the
-/// segment file and [`LogWriter::sync`] also calls `fdatasync`. After any failed write
-/// or sync the writer refuses all further work: what reached the disk is unknown, and
-/// a failed fsync cannot be safely retried, so only a reopen (which rereads the log)
-/// may continue.
+/// Records are framed into a buffer; positions are counted in bytes from the start of
+/// the log (see [`super::commit`]). [`LogWriter::flush`] writes the buffer to the
+/// segment file, [`LogWriter::sync`] also calls `fdatasync`, and the sync thread takes
+/// the buffer in batches (see [`LogWriter::take_batch`]). After any failed write or sync
+/// the writer refuses all further work: what reached the disk is unknown, and a failed
+/// fsync cannot be safely retried, so only a reopen (which rereads the log) may
+/// continue.
 pub struct LogWriter {
     log_dir: PathBuf,
-    file: File,
+    /// The active segment (for messages; the file itself is in `file`).
     path: PathBuf,
     number: u32,
-    /// Bytes of the active segment already handed to the OS, header included.
-    segment_bytes: u64,
-    /// Bytes of all earlier segments.
-    earlier_segments_bytes: u64,
+    /// Position after the last record appended, buffered bytes included.
+    appended: u64,
+    /// Position where the active segment starts.
+    segment_start: u64,
     buffer: Vec<u8>,
     /// Seeds every frame's CRC (see [`FrameSeed`]).
     seed: FrameSeed,
     segment_bytes_max: u64,
-    failed: bool,
     /// Opened read-only: every append is refused; flush and sync have nothing to do.
     read_only: bool,
+    /// The segment file; locked by whoever writes or syncs it.
+    file: Arc<Mutex<SegmentFile>>,
+    commit: Arc<GroupCommit>,
+}
+
+/// The active segment file and the file operations under it.
+pub(crate) struct SegmentFile {
+    io: Io,
+    file: File,
+    path: PathBuf,
+    /// Position up to which bytes were handed to the OS.
+    written: u64,
+    /// Position up to which bytes were synced.
+    synced: u64,
+}
+
+/// Records taken from the buffer by the sync thread, with the segment file locked so
+/// no other write can come between.
+pub(crate) struct Batch {
+    bytes: Vec<u8>,
+    /// Position after the last record of the batch.
+    end: u64,
+    file: parking_lot::ArcMutexGuard<RawMutex, SegmentFile>,
 }
 
 impl LogWriter {
-    /// Continues segment `number`, whose valid content is `segment_bytes` long.
+    /// Continues segment `number`, whose valid content is `segment_bytes` long, after
+    /// `earlier_segments_bytes` of earlier segments. Syncs the segment first: bytes a
+    /// killed process left in the OS's cache count as durable only once synced.
+    #[allow(clippy::too_many_arguments, reason = "one call site, in replay")]
     pub(crate) fn resume(
+        io: &Io,
         log_dir: &Path,
         (number, path): (u32, PathBuf),
         segment_bytes: u64,
@@ -53,78 +86,110 @@ impl LogWriter {
             segment_bytes >= SEGMENT_HEADER_BYTES as u64,
             "segment without its header"
         );
-        let file = File::options()
-            .append(!read_only)
-            .read(read_only)
-            .open(&path)
-            .map_err(|source| LogError::io("open", &path, source))?;
+        let file = if read_only {
+            File::open(&path)
+        } else {
+            io.open_append(&path)
+        }
+        .map_err(|source| LogError::io("open", &path, source))?;
+        if !read_only {
+            io.sync_data(&file, &path)
+                .map_err(|source| LogError::io("sync", &path, source))?;
+        }
         let buffer_bytes = if read_only {
             0
         } else {
             WRITE_BUFFER_BYTES + (64 << 10)
         };
+        let position = earlier_segments_bytes + segment_bytes;
         Ok(LogWriter {
             read_only,
             log_dir: log_dir.to_owned(),
-            file,
-            path,
+            path: path.clone(),
             number,
-            segment_bytes,
-            earlier_segments_bytes,
+            appended: position,
+            segment_start: earlier_segments_bytes,
             buffer: Vec::with_capacity(buffer_bytes),
             seed,
             segment_bytes_max,
-            failed: false,
+            file: Arc::new(Mutex::new(SegmentFile {
+                io: io.clone(),
+                file,
+                path,
+                written: position,
+                synced: position,
+            })),
+            commit: Arc::new(GroupCommit::new(position)),
         })
     }
 
+    /// The group commit this writer publishes to.
+    pub fn commit(&self) -> &Arc<GroupCommit> {
+        &self.commit
+    }
+
     /// Frames `record` into the buffer, starting a new segment first when the active one
-    /// is full. Writes the buffer out when it is large.
-    pub fn append(&mut self, record: &Record) -> Result<(), LogError> {
+    /// is full, and returns the position after it: the record is durable once the log
+    /// is durable up to there. Writes the buffer out when it is large and no sync is
+    /// writing.
+    pub fn append(&mut self, record: &Record) -> Result<u64, LogError> {
         self.check_healthy()?;
         if self.read_only {
             return Err(LogError::ReadOnly {
                 segment: self.path.clone(),
             });
         }
-        let pending = self.segment_bytes + self.buffer.len() as u64;
-        if pending >= self.segment_bytes_max && pending > SEGMENT_HEADER_BYTES as u64 {
+        let segment_bytes = self.appended - self.segment_start;
+        if segment_bytes >= self.segment_bytes_max && segment_bytes > SEGMENT_HEADER_BYTES as u64 {
             self.roll()?;
         }
+        let before = self.buffer.len();
         append_frame(&mut self.buffer, self.seed, |out| record.encode(out))?;
+        self.appended += (self.buffer.len() - before) as u64;
+        self.commit.set_appended(self.appended);
         if self.buffer.len() >= WRITE_BUFFER_BYTES {
-            self.flush()?;
+            // A busy file means the sync thread is writing; it takes this buffer next.
+            let file = Arc::clone(&self.file);
+            let guard = file.try_lock();
+            if let Some(mut guard) = guard {
+                self.write_buffer(&mut guard)?;
+            }
         }
-        Ok(())
+        Ok(self.appended)
     }
 
     /// Hands everything buffered to the OS (survives a killed process, not power loss).
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.check_healthy()?;
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        if let Err(source) = self.file.write_all(&self.buffer) {
-            self.failed = true;
-            return Err(LogError::io("write", &self.path, source));
-        }
-        self.segment_bytes += self.buffer.len() as u64;
-        self.buffer.clear();
-        Ok(())
+        let file = Arc::clone(&self.file);
+        let mut file = file.lock();
+        self.write_buffer(&mut file)
     }
 
     /// Flushes, then `fdatasync`s the active segment: everything appended so far is
     /// durable when this returns `Ok`.
     pub fn sync(&mut self) -> Result<(), LogError> {
-        self.flush()?;
+        self.check_healthy()?;
         if self.read_only {
             return Ok(());
         }
-        if let Err(source) = self.file.sync_data() {
-            self.failed = true;
-            return Err(LogError::io("sync", &self.path, source));
+        let file = Arc::clone(&self.file);
+        let mut file = file.lock();
+        self.write_buffer(&mut file)?;
+        file.sync_to(self.appended, &self.commit)
+    }
+
+    /// Takes the buffer for the sync thread, leaving `spare` (emptied) in its place, with
+    /// the segment file locked: no other write comes between this batch and the last.
+    pub(crate) fn take_batch(&mut self, mut spare: Vec<u8>) -> Batch {
+        let file = self.file.lock_arc();
+        spare.clear();
+        let bytes = std::mem::replace(&mut self.buffer, spare);
+        Batch {
+            bytes,
+            end: self.appended,
+            file,
         }
-        Ok(())
     }
 
     /// Throws away records not yet handed to the OS, as a killed process loses them.
@@ -134,52 +199,125 @@ impl LogWriter {
 
     /// Total bytes of log, buffered bytes included.
     pub fn bytes(&self) -> u64 {
-        self.earlier_segments_bytes + self.segment_bytes + self.buffer.len() as u64
+        self.appended
+    }
+
+    fn write_buffer(&mut self, file: &mut SegmentFile) -> Result<(), LogError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        file.write(&self.buffer, &self.commit)?;
+        self.buffer.clear();
+        debug_assert_eq!(file.written, self.appended, "a write skipped a batch");
+        Ok(())
     }
 
     /// Seals the active segment (its seal record synced, so a later segment never
     /// outlives an earlier one's tail) and starts the next.
     fn roll(&mut self) -> Result<(), LogError> {
+        let before = self.buffer.len();
         append_frame(&mut self.buffer, self.seed, |out| {
             Record::SegmentSealed.encode(out)
         })?;
+        self.appended += (self.buffer.len() - before) as u64;
         self.sync()?;
         self.start_next_segment()
     }
 
-    /// Creates the segment after the active one, which is sealed, and makes it active.
+    /// Creates the segment after the active one, which is sealed and synced, and makes
+    /// it active. The new segment's header, file and directory entry are synced before
+    /// it takes a record.
     pub(crate) fn start_next_segment(&mut self) -> Result<(), LogError> {
         debug_assert!(
             self.buffer.is_empty(),
             "records left behind in a sealed segment"
         );
-        let (file, path) = create_segment(&self.log_dir, self.number + 1).inspect_err(|_| {
-            self.failed = true;
-        })?;
-        self.earlier_segments_bytes += self.segment_bytes;
+        let file = Arc::clone(&self.file);
+        let mut file = file.lock();
+        let (handle, path) = match create_segment(&file.io, &self.log_dir, self.number + 1) {
+            Ok(created) => created,
+            Err(error) => {
+                self.commit.fail(self.path.clone(), error.to_string());
+                return Err(error);
+            }
+        };
         self.number += 1;
-        self.file = file;
-        self.path = path;
-        self.segment_bytes = SEGMENT_HEADER_BYTES as u64;
+        self.segment_start = self.appended;
+        self.appended += SEGMENT_HEADER_BYTES as u64;
+        self.path = path.clone();
+        file.file = handle;
+        file.path = path;
+        file.written = self.appended;
+        file.synced = self.appended;
+        self.commit.set_appended(self.appended);
+        self.commit.publish(self.appended);
         Ok(())
     }
 
     fn check_healthy(&self) -> Result<(), LogError> {
-        if self.failed {
-            Err(LogError::Failed {
+        match self.commit.failed() {
+            false => Ok(()),
+            true => Err(self.commit.failure().unwrap_or(LogError::Failed {
                 segment: self.path.clone(),
-            })
-        } else {
-            Ok(())
+                cause: "an earlier write or sync failed".to_owned(),
+            })),
         }
+    }
+}
+
+impl SegmentFile {
+    /// Hands `bytes` to the OS; a failure stops the log.
+    fn write(&mut self, bytes: &[u8], commit: &GroupCommit) -> Result<(), LogError> {
+        if let Err(source) = self.io.write_all(&mut self.file, &self.path, bytes) {
+            commit.fail(self.path.clone(), source.to_string());
+            return Err(LogError::io("write", &self.path, source));
+        }
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// `fdatasync`s what was written, up to `position`, and publishes it; a failure
+    /// stops the log.
+    fn sync_to(&mut self, position: u64, commit: &GroupCommit) -> Result<(), LogError> {
+        debug_assert!(position <= self.written, "syncing bytes never written");
+        if position > self.synced {
+            if let Err(source) = self.io.sync_data(&self.file, &self.path) {
+                commit.fail(self.path.clone(), source.to_string());
+                return Err(LogError::io("sync", &self.path, source));
+            }
+            self.synced = position;
+        }
+        commit.publish(position);
+        Ok(())
+    }
+}
+
+impl Batch {
+    /// Writes and syncs the batch, publishing its end; returns the emptied buffer for
+    /// reuse. A failure was recorded in `commit` for every waiter.
+    pub(crate) fn write_and_sync(mut self, commit: &GroupCommit) -> Vec<u8> {
+        if commit.failed() {
+            return self.bytes;
+        }
+        let written = if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            self.file.write(&self.bytes, commit)
+        };
+        if written.is_ok() {
+            let _ = self.file.sync_to(self.end, commit);
+        }
+        self.bytes
     }
 }
 
 impl Drop for LogWriter {
     fn drop(&mut self) {
         // A clean drop hands buffered records to the OS; durability still needs `sync`.
-        if !self.failed && !self.buffer.is_empty() {
-            let _ = self.file.write_all(&self.buffer);
+        if !self.commit.failed() && !self.buffer.is_empty() && !self.read_only {
+            let file = Arc::clone(&self.file);
+            let mut file = file.lock();
+            let _ = self.write_buffer(&mut file);
         }
     }
 }

@@ -438,7 +438,14 @@ mod tests {
     #[test]
     fn each_conversion_gets_accepted_replayed_already_claimed_and_forged() {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(dir.path(), clickledger::Options::default()).unwrap();
+        let ledger = Ledger::open(
+            dir.path(),
+            clickledger::Options {
+                durability: clickledger::Durability::None,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let workload = Workload {
             programs: vec!["app-1".into(), "app-2".into()],
             partners: vec!["ch-1".into()],

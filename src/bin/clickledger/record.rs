@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use clickledger::{Ledger, Options};
+use clickledger::{Durability, Ledger, Options};
 
 use crate::datadir::{self, DirLock};
 use crate::drive::{self, Workload};
@@ -34,7 +34,14 @@ pub(crate) fn record(workload: &Workload, run: Run<'_>) -> Result<Summary, CliEr
 
     let started = Instant::now();
     drop(run.dir_lock);
-    let ledger = Ledger::open(run.data_dir, Options::default())?;
+    let ledger = Ledger::open(
+        run.data_dir,
+        Options {
+            // A bulk load: it syncs every few events and once at the end.
+            durability: Durability::None,
+            ..Options::default()
+        },
+    )?;
     let programs = drive::register_programs(&ledger, workload)?;
     let open_ms = elapsed_ms(started);
 
