@@ -7,9 +7,10 @@
 //! Each case runs against a fresh ledger in a temporary directory, with programs `p1`
 //! (key `pk1`) and `p2` (key `pk2`) registered with the default settings.
 //!
-//! Cases that crash the process are reported `pending` until the durability work brings
-//! the crash simulators (see `field_cases/crash.rs`); a case whose `expect` uses a form
-//! this runner does not know fails, so nothing is skipped in silence.
+//! Cases that crash the process run on a simulated disk under the log (see
+//! `field_cases/crash.rs`), so `power_loss` drops exactly what was not synced. A case
+//! that cannot be played as written is reported `pending` and fails the test, as does a
+//! case whose `expect` uses a form this runner does not know: nothing is skipped.
 //!
 //! The file is `<crate>/../shared/cases/field_cases.jsonl`, or the one named by the
 //! environment variable `CLICKLEDGER_CASES`. Run with `-- --nocapture` to see one line per
@@ -83,6 +84,10 @@ fn every_field_case_gets_its_expected_answers_and_state() {
         passed + failed + pending > 0,
         "{} holds no cases",
         path.display()
+    );
+    assert_eq!(
+        pending, 0,
+        "{pending} field case(s) could not be played; every crash kind is simulated"
     );
     assert!(
         failures.is_empty(),

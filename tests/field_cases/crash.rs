@@ -1,15 +1,15 @@
 //! Crashes: how the process dies in a case, simulated on the data directory.
 //!
-//! Every crash kind the cases use is listed in [`CrashKind`]. `kill`, `torn_tail`,
-//! `zero_tail` and `corrupt_middle` are simulated; `power_loss` waits for an I/O layer
-//! that knows which bytes were synced, and is reported pending, never skipped in silence.
+//! Every crash kind the cases use is listed in [`CrashKind`], and each is simulated:
+//! `power_loss` by the simulated disk the runner opens every ledger on, which drops what
+//! was not synced; the others on the files the killed ledger left.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use clickledger::log::frame::{read_frame, FrameRead, FRAME_HEADER_BYTES};
 use clickledger::log::segment::{LOG_DIR_NAME, SEGMENT_HEADER_BYTES};
-use clickledger::{secret, Ledger};
+use clickledger::{secret, Ledger, SimulatedDisk};
 
 /// How the process dies, as the cases name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,23 +71,15 @@ const ZERO_TAIL_BYTES: usize = 4096;
 
 /// Kills `ledger` in the way `kind` names, leaving `dir` as that crash would.
 ///
-/// The runner plays a server at the documented durability: a postback is answered after
-/// `sync`, a click after `flush` (written to the OS). So `kill` (the process dies, the OS
-/// keeps what it was given) is the ledger vanishing without its clean drop, and the tail
-/// kinds damage the last segment on top of that.
-///
-/// TODO: `power_loss` must drop exactly the bytes that were never synced, including
-/// around the ledger's own syncs (slot reservations); that needs an I/O layer under the
-/// log that records sync points, which the durability work brings. Until then it is
-/// pending rather than approximated.
-pub fn crash(kind: CrashKind, dir: &Path, ledger: Ledger) -> AfterCrash {
+/// The runner plays a server at the ledger's default durability, `Sync`: every answer
+/// comes after the `fdatasync` covering it. So `kill` (the process dies, the OS keeps
+/// what it was given) is the ledger vanishing without its clean drop; `power_loss` is
+/// the simulated disk `disk` under the ledger dropping every byte, file and rename not
+/// synced (with a torn partial page by chance); the tail kinds damage the last segment
+/// on top of a kill.
+pub fn crash(kind: CrashKind, dir: &Path, ledger: Ledger, disk: &SimulatedDisk) -> AfterCrash {
     if kind == CrashKind::PowerLoss {
-        drop(ledger);
-        return AfterCrash::Pending(
-            "crash `power_loss` needs the durability work's I/O layer that drops unsynced \
-             writes"
-                .to_owned(),
-        );
+        disk.cut_power();
     }
     // A killed process runs no destructor: buffered records die with it.
     ledger.kill();

@@ -1,10 +1,12 @@
 //! Plays a case's events against a fresh ledger in a temporary directory.
 
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::thread;
 
 use clickledger::log::RecoveryReport;
-use clickledger::{ClickId, ClickKind, Ledger, Options, Outcome, ProgramSettings, Timestamp};
+use clickledger::{
+    ClickId, ClickKind, Io, Ledger, Options, Outcome, ProgramSettings, SimulatedDisk, Timestamp,
+};
 use tempfile::TempDir;
 
 use crate::case::{self, Case, Event, PostbackEvent};
@@ -78,13 +80,18 @@ struct Runner {
     clicks: Vec<ClickId>,
     replies: Vec<Reply>,
     restart: Option<RecoveryReport>,
+    /// The simulated disk under the running ledger: a `power_loss` cuts its power.
+    disk: Arc<SimulatedDisk>,
+    /// Seeds each new disk's torn-write model.
+    opens: u64,
     dir: TempDir,
 }
 
 impl Runner {
     fn start() -> Result<Runner, String> {
         let dir = tempfile::tempdir().map_err(|error| format!("temporary directory: {error}"))?;
-        let ledger = open(&dir)?;
+        let disk = SimulatedDisk::new(0);
+        let ledger = open(&dir, &disk)?;
         for (name, key) in PROGRAMS {
             ledger
                 .register_program_with_key(ProgramSettings::new(name), key)
@@ -95,6 +102,8 @@ impl Runner {
             clicks: Vec::new(),
             replies: Vec::new(),
             restart: None,
+            disk,
+            opens: 1,
             dir,
         })
     }
@@ -134,7 +143,7 @@ impl Runner {
         let id = ledger
             .record_click(program_id, partner, ClickKind::Click, at)
             .map_err(|error| format!("record_click for $c{}: {error}", self.clicks.len()))?;
-        // A click is answered once written to the OS (it survives a killed process).
+        // Answered after its sync (the default level); the flush changes nothing then.
         ledger
             .flush()
             .map_err(|error| format!("flush after $c{}: {error}", self.clicks.len()))?;
@@ -193,7 +202,7 @@ impl Runner {
             .ledger
             .take()
             .ok_or("crash while the ledger is already down")?;
-        match crash::crash(kind, self.dir.path(), ledger) {
+        match crash::crash(kind, self.dir.path(), ledger, &self.disk) {
             AfterCrash::Pending(reason) => Ok(Step::Pending(reason)),
             AfterCrash::Crashed {
                 last_postback_unanswered,
@@ -213,7 +222,10 @@ impl Runner {
     /// Opens the directory again, as a restarted process would.
     fn restart(&mut self) -> Result<(), String> {
         drop(self.ledger.take());
-        let ledger = open(&self.dir).map_err(|error| format!("restart: {error}"))?;
+        // A restarted machine has its power back: a new disk.
+        self.disk = SimulatedDisk::new(self.opens);
+        self.opens += 1;
+        let ledger = open(&self.dir, &self.disk).map_err(|error| format!("restart: {error}"))?;
         self.restart = Some(ledger.recovery().clone());
         self.ledger = Some(ledger);
         Ok(())
@@ -231,8 +243,12 @@ impl Runner {
     }
 }
 
-fn open(dir: &TempDir) -> Result<Ledger, String> {
-    Ledger::open(dir.path(), Options::default()).map_err(|error| format!("open: {error}"))
+fn open(dir: &TempDir, disk: &Arc<SimulatedDisk>) -> Result<Ledger, String> {
+    let options = Options {
+        io: Io::Simulated(Arc::clone(disk)),
+        ..Options::default()
+    };
+    Ledger::open(dir.path(), options).map_err(|error| format!("open: {error}"))
 }
 
 fn reply(result: Result<Outcome, clickledger::LedgerError>) -> Reply {
