@@ -25,7 +25,7 @@ use crate::index::slot::{SlotEntry, PROGRAMS_MAX};
 use crate::index::ClaimIndex;
 use crate::log::record::{ConversionRecord, ProgramRecord, Record};
 use crate::log::segment::SEGMENT_BYTES_MAX_LIMIT;
-use crate::log::{self, LogError, LogWriter, RecoveryReport};
+use crate::log::{self, LogError, LogWriter, RecoveryMode, RecoveryReport};
 use crate::outcome::{
     Conversion, ConversionId, IdText, IdVerdict, Outcome, RejectReason, Rejection, Verdict,
 };
@@ -89,6 +89,8 @@ pub struct Options {
     /// The file operations under the log writer: [`Io::Os`], or a simulated disk that
     /// injects faults and models power loss (tests; see [`crate::log::io`]).
     pub io: Io,
+    /// What damage the open tolerates: a torn tail by default (see [`RecoveryMode`]).
+    pub recovery: RecoveryMode,
 }
 
 impl Default for Options {
@@ -100,6 +102,7 @@ impl Default for Options {
             read_only: false,
             durability: Durability::Sync,
             io: Io::Os,
+            recovery: RecoveryMode::TolerateTornTail,
         }
     }
 }
@@ -262,6 +265,7 @@ impl Ledger {
             options.segment_bytes_max,
             existing,
             options.read_only,
+            options.recovery,
             &mut apply,
         )?;
         if existing && !state.created {
@@ -305,6 +309,46 @@ impl Ledger {
             recovery,
             _lock: lock,
         })
+    }
+
+    /// Checks the ledger in `dir` without changing anything, and lists every problem
+    /// with its file and offset: each damaged region of every segment (a torn tail
+    /// included), then, if the frames are sound, what a read-only open finds wrong with
+    /// the records themselves. Empty when the ledger is sound.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// drop(clickledger::Ledger::open(dir.path(), Default::default()).unwrap());
+    /// assert!(clickledger::Ledger::verify(dir.path()).unwrap().is_empty());
+    /// ```
+    pub fn verify(dir: impl AsRef<Path>) -> Result<Vec<log::verify::Problem>, LedgerError> {
+        let dir = dir.as_ref();
+        let Some(key) = secret::load(dir)? else {
+            return Err(LedgerError::NoLedger {
+                dir: dir.to_owned(),
+            });
+        };
+        let mut problems = log::verify::verify(dir, secret::frame_seed(&key), true)?;
+        if problems.is_empty() {
+            let read_only = Options {
+                read_only: true,
+                ..Options::default()
+            };
+            if let Err(error) = Ledger::open(dir, read_only) {
+                let (file, offset) = match &error {
+                    LedgerError::Log(LogError::Corrupt {
+                        segment, offset, ..
+                    }) => (segment.clone(), *offset),
+                    _ => (dir.to_owned(), 0),
+                };
+                problems.push(log::verify::Problem {
+                    file,
+                    offset,
+                    description: error.to_string(),
+                });
+            }
+        }
+        Ok(problems)
     }
 
     /// The data directory.

@@ -62,6 +62,7 @@ pub use durability::{Durability, Pending};
 pub use error::LedgerError;
 pub use ledger::{ClickInfo, Ledger, NewProgram, Options, Stats};
 pub use log::io::{Io, SimulatedDisk};
+pub use log::{RecoveryMode, RecoveryReport};
 pub use money::{Currency, MoneyError};
 pub use order::Order;
 pub use outcome::{

@@ -10,8 +10,9 @@
 //!   Only a flip inside the last record may end this way: a damaged last record cannot
 //!   be told from one torn by a crash, so the default recovery mode cuts it (here, being
 //!   read-only, reports the cut) rather than refusing to open. The report is the
-//!   detection: the operator sees what is dropped, and `RecoveryMode::AbsoluteConsistency`
-//!   refuses it instead.
+//!   detection: the operator sees what is dropped. Under
+//!   `RecoveryMode::AbsoluteConsistency` every flip, the last record's included, is an
+//!   error.
 //!
 //! An open that succeeds without a report is a flip accepted silently, and fails the
 //! test.
@@ -23,7 +24,8 @@ use std::path::{Path, PathBuf};
 use clickledger::log::frame::{read_frame, FrameRead};
 use clickledger::log::segment::SEGMENT_HEADER_BYTES;
 use clickledger::{
-    secret, ClickKind, Durability, Ledger, Options, Postback, ProgramSettings, Timestamp,
+    secret, ClickKind, Durability, Ledger, Options, Postback, ProgramSettings, RecoveryMode,
+    Timestamp,
 };
 
 const CLICKED: u32 = 1_740_823_200;
@@ -79,14 +81,20 @@ enum Detected {
     ReportedCut,
 }
 
-/// Flips one bit at `offset`, opens read-only, flips it back.
-fn flip_and_open(dir: &Path, segment: &Path, offset: usize) -> Result<Detected, String> {
+/// Flips one bit at `offset`, opens read-only with `recovery`, flips it back.
+fn flip_and_open(
+    dir: &Path,
+    segment: &Path,
+    offset: usize,
+    recovery: RecoveryMode,
+) -> Result<Detected, String> {
     let mut bytes = fs::read(segment).unwrap();
     let original = bytes[offset];
     bytes[offset] ^= 1 << (offset % 8);
     fs::write(segment, &bytes).unwrap();
     let read_only = Options {
         read_only: true,
+        recovery,
         ..Options::default()
     };
     let opened = panic::catch_unwind(AssertUnwindSafe(|| Ledger::open(dir, read_only)));
@@ -111,7 +119,7 @@ fn flip_each(dir: &Path, segment: &Path, last_record: usize, offsets: &[usize]) 
     let (mut errors, mut cuts) = (0, 0);
     let mut problems = Vec::new();
     for &offset in offsets {
-        match flip_and_open(dir, segment, offset) {
+        match flip_and_open(dir, segment, offset, RecoveryMode::TolerateTornTail) {
             Ok(Detected::Error) => errors += 1,
             Ok(Detected::ReportedCut) if offset >= last_record => cuts += 1,
             Ok(Detected::ReportedCut) => problems.push(format!(
@@ -136,6 +144,22 @@ fn every_byte_of_a_small_segment_flipped_is_detected() {
     let length = fs::metadata(&segment).unwrap().len() as usize;
     let offsets: Vec<usize> = (0..length).collect();
     flip_each(dir.path(), &segment, last_record, &offsets);
+}
+
+#[test]
+fn under_absolute_consistency_every_flip_of_a_small_segment_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, _) = ledger_with(dir.path(), 24);
+    let length = fs::metadata(&segment).unwrap().len() as usize;
+    for offset in 0..length {
+        let detected = flip_and_open(
+            dir.path(),
+            &segment,
+            offset,
+            RecoveryMode::AbsoluteConsistency,
+        );
+        assert_eq!(detected, Ok(Detected::Error), "flip at offset {offset}");
+    }
 }
 
 #[test]

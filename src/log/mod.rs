@@ -11,6 +11,7 @@ pub mod io;
 pub mod record;
 pub mod replay;
 pub mod segment;
+pub mod verify;
 pub mod writer;
 
 pub use replay::replay;
@@ -25,6 +26,53 @@ pub struct RecoveryReport {
     pub records: u64,
     /// Segment files read.
     pub segments: u64,
+    /// What a [`RecoveryMode::PointInTime`] open dropped after damage, if anything.
+    pub point_in_time: Option<PointInTimeCut>,
+}
+
+/// What damage an open tolerates, and what it does about it.
+///
+/// ```
+/// use clickledger::{Options, RecoveryMode};
+/// assert_eq!(Options::default().recovery, RecoveryMode::TolerateTornTail);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// A damaged end of the last segment with no valid record after it (what a crash
+    /// leaves) is cut and reported in [`RecoveryReport::torn_tail`]; damage anywhere
+    /// else stops the open with an error naming file and offset. The default.
+    #[default]
+    TolerateTornTail,
+    /// Any damage, a torn tail included, stops the open with an error: for an operator
+    /// who wants to look before anything is cut.
+    AbsoluteConsistency,
+    /// Replays up to the first damage anywhere and drops everything after it: the rest
+    /// of that segment and every later segment, reported in
+    /// [`RecoveryReport::point_in_time`]. Conversions dropped this way are forgotten
+    /// (their click IDs may be claimed again); IDs are not reissued, as far as the
+    /// dropped bytes can still be read (see [`PointInTimeCut::reservations_kept`]).
+    PointInTime,
+}
+
+/// What a point-in-time recovery dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointInTimeCut {
+    /// The segment where the damage is.
+    pub segment: PathBuf,
+    /// Where the damage starts; the segment is cut here.
+    pub offset: u64,
+    /// What is wrong there.
+    pub problem: String,
+    /// Bytes cut from `segment`.
+    pub bytes_cut: u64,
+    /// Later segments removed whole, with their sizes.
+    pub segments_removed: Vec<(PathBuf, u64)>,
+    /// Slot reservations and clicks still readable in the dropped bytes, kept as
+    /// reservations so that their IDs are not minted again. IDs whose reservation is in
+    /// the damaged bytes themselves cannot be protected: a known limit of the mode.
+    pub reservations_kept: u64,
+    /// False when the ledger was opened read-only: nothing was changed.
+    pub repaired: bool,
 }
 
 /// A damaged tail of the last segment, cut at open.

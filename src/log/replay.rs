@@ -12,7 +12,7 @@ use super::segment::{
     SEGMENT_HEADER_BYTES,
 };
 use super::writer::LogWriter;
-use super::{LogError, RecoveryReport, TornTail};
+use super::{LogError, PointInTimeCut, RecoveryMode, RecoveryReport, TornTail};
 
 /// Replays the log under `data_dir`, calling `apply` for each record in order, and
 /// returns the writer positioned after the last valid record.
@@ -24,7 +24,7 @@ use super::{LogError, RecoveryReport, TornTail};
 /// `existing` says the directory held a ledger before (its secret exists): then the
 /// log must be whole up to the last segment its marker names. `read_only` changes
 /// nothing on disk: a torn tail is reported but left in place, and the writer returned
-/// refuses appends.
+/// refuses appends. `mode` says what damage is tolerated (see [`RecoveryMode`]).
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site, in the ledger's open"
@@ -36,6 +36,7 @@ pub fn replay(
     segment_bytes_max: u64,
     existing: bool,
     read_only: bool,
+    mode: RecoveryMode,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
 ) -> Result<(LogWriter, RecoveryReport), LogError> {
     let log_dir = data_dir.join(LOG_DIR_NAME);
@@ -74,46 +75,74 @@ pub fn replay(
     let mut last_end = SegmentEnd {
         valid_bytes: 0,
         sealed: false,
+        stopped: None,
     };
+    let mut last_index = last_index;
+    let stop_at_damage = mode == RecoveryMode::PointInTime;
     for (index, (number, path)) in segments.iter().enumerate() {
         let is_last = index == last_index;
         // A segment the marker names was complete, header synced, before it was named.
         let named = marker.is_some_and(|last_named| *number <= last_named);
-        let tail = match (is_last, named, read_only) {
-            (false, _, _) => Tail::Refuse,
-            (true, true, false) => Tail::Cut,
-            (true, true, true) => Tail::Report,
-            (true, false, false) => Tail::CutUnnamed,
-            (true, false, true) => Tail::ReportUnnamed,
+        let tail = match (mode, is_last, named, read_only) {
+            (RecoveryMode::AbsoluteConsistency, ..) | (_, false, _, _) => Tail::Refuse,
+            (_, true, true, false) => Tail::Cut,
+            (_, true, true, true) => Tail::Report,
+            (_, true, false, false) => Tail::CutUnnamed,
+            (_, true, false, true) => Tail::ReportUnnamed,
         };
         // An existing ledger's creation record was synced before its secret was stored.
         let creation_durable = existing && *number == 1;
-        let end = replay_segment(
+        let mut end = replay_segment(
             path,
             *number,
             seed,
-            tail,
+            (tail, stop_at_damage),
             creation_durable,
             apply,
             &mut report,
         )?;
+        if !is_last && !end.sealed && end.stopped.is_none() {
+            let problem = "the segment ends without its seal record, though a later segment \
+                           exists: it was cut short"
+                .to_owned();
+            if !stop_at_damage {
+                return Err(LogError::Corrupt {
+                    segment: path.clone(),
+                    offset: end.valid_bytes,
+                    problem,
+                });
+            }
+            end.stopped = Some(problem);
+        }
+        if let Some(problem) = end.stopped.take() {
+            let cut = PointInTimeStop {
+                index,
+                offset: end.valid_bytes,
+                problem,
+            };
+            cut_point_in_time(
+                io,
+                &log_dir,
+                &segments,
+                cut,
+                (seed, read_only),
+                apply,
+                &mut report,
+            )?;
+            last_index = index;
+            last_end = end;
+            break;
+        }
         if is_last {
             last_end = end;
-        } else if end.sealed {
-            earlier_bytes += end.valid_bytes;
         } else {
-            return Err(LogError::Corrupt {
-                segment: path.clone(),
-                offset: end.valid_bytes,
-                problem: "the segment ends without its seal record, though a later segment \
-                          exists: it was cut short"
-                    .to_owned(),
-            });
+            earlier_bytes += end.valid_bytes;
         }
     }
+    let segments = &segments[..=last_index];
     report.segments = segments.len() as u64;
     let last = segments[last_index].clone();
-    if marker != Some(last.0) && !read_only {
+    if marker != Some(last.0) && !read_only && report.point_in_time.is_none() {
         // A crash between creating a segment and recording it, or a fresh directory.
         write_marker_with(io, &log_dir, last.0)?;
     }
@@ -135,7 +164,7 @@ pub fn replay(
 }
 
 /// Checks the segments found against the last-segment marker.
-fn check_marker(
+pub(super) fn check_marker(
     log_dir: &Path,
     segments: &[(u32, PathBuf)],
     marker: Option<u32>,
@@ -206,6 +235,8 @@ struct SegmentEnd {
     valid_bytes: u64,
     /// It ends with its seal record: records go on in the next segment.
     sealed: bool,
+    /// Point in time: replay stopped at damage here, described so.
+    stopped: Option<String>,
 }
 
 /// Replays one segment and says where it ends.
@@ -213,7 +244,7 @@ fn replay_segment(
     path: &Path,
     number: u32,
     seed: FrameSeed,
-    tail: Tail,
+    (tail, stop_at_damage): (Tail, bool),
     creation_durable: bool,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
     report: &mut RecoveryReport,
@@ -231,6 +262,7 @@ fn replay_segment(
         return Ok(SegmentEnd {
             valid_bytes: SEGMENT_HEADER_BYTES as u64,
             sealed: false,
+            stopped: None,
         });
     }
     header?;
@@ -247,14 +279,28 @@ fn replay_segment(
                 payload,
                 frame_bytes,
             } => {
-                let record = Record::decode(payload).map_err(|error| corrupt(error.to_string()))?;
+                let stop = |problem: String| SegmentEnd {
+                    valid_bytes: offset as u64,
+                    sealed: false,
+                    stopped: Some(problem),
+                };
+                let record = match Record::decode(payload) {
+                    Ok(record) => record,
+                    Err(error) if stop_at_damage => return Ok(stop(error.to_string())),
+                    Err(error) => return Err(corrupt(error.to_string())),
+                };
                 if record == Record::SegmentSealed {
                     if offset + frame_bytes != bytes.len() {
-                        return Err(corrupt("records follow the segment's seal".to_owned()));
+                        let problem = "records follow the segment's seal".to_owned();
+                        return match stop_at_damage {
+                            true => Ok(stop(problem)),
+                            false => Err(corrupt(problem)),
+                        };
                     }
                     return Ok(SegmentEnd {
                         valid_bytes: bytes.len() as u64,
                         sealed: true,
+                        stopped: None,
                     });
                 }
                 apply(record)
@@ -285,9 +331,10 @@ fn replay_segment(
                     return Ok(SegmentEnd {
                         valid_bytes: offset as u64,
                         sealed: false,
+                        stopped: None,
                     });
                 }
-                return Err(corrupt(match after {
+                let problem = match after {
                     AfterDamage::ValidFrameAt(position) => format!(
                         "{}, and a valid record follows at offset {position}",
                         describe_damage(&damage)
@@ -298,20 +345,126 @@ fn replay_segment(
                         describe_damage(&damage)
                     ),
                     _ => describe_damage(&damage),
-                }));
+                };
+                if stop_at_damage {
+                    return Ok(SegmentEnd {
+                        valid_bytes: offset as u64,
+                        sealed: false,
+                        stopped: Some(problem),
+                    });
+                }
+                return Err(corrupt(problem));
             }
         }
     }
     Ok(SegmentEnd {
         valid_bytes: bytes.len() as u64,
         sealed: false,
+        stopped: None,
     })
+}
+
+/// Where a point-in-time recovery stops: segment `index` of the list, at `offset`.
+struct PointInTimeStop {
+    index: usize,
+    offset: u64,
+    problem: String,
+}
+
+/// Drops everything from the stop on: the rest of its segment and every later segment
+/// (or, read-only, reports what would be dropped). Slot reservations and clicks still
+/// readable in the dropped bytes are applied as reservations first, so that no ID they
+/// handed out is minted again.
+///
+/// Later segments go first, highest number first, each after the marker is moved below
+/// it: a crash during the repair leaves a log that opens the same way again.
+fn cut_point_in_time(
+    io: &Io,
+    log_dir: &Path,
+    segments: &[(u32, PathBuf)],
+    stop: PointInTimeStop,
+    (seed, read_only): (FrameSeed, bool),
+    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    report: &mut RecoveryReport,
+) -> Result<(), LogError> {
+    let (number, path) = &segments[stop.index];
+    let bytes = read_segment(path)?;
+    let start = usize::try_from(stop.offset)
+        .unwrap_or(bytes.len())
+        .min(bytes.len());
+    let mut reservations_kept = salvage_reservations(&bytes[start..], seed, apply);
+    let mut segments_removed = Vec::new();
+    for (_, later) in &segments[stop.index + 1..] {
+        let later_bytes = read_segment(later)?;
+        let records = later_bytes.get(SEGMENT_HEADER_BYTES..).unwrap_or_default();
+        reservations_kept += salvage_reservations(records, seed, apply);
+        segments_removed.push((later.clone(), later_bytes.len() as u64));
+    }
+    if !read_only {
+        for (position, (later, _)) in segments_removed.iter().enumerate().rev() {
+            let below = *number + position as u32;
+            write_marker_with(io, log_dir, below)?;
+            fs::remove_file(later).map_err(|source| LogError::io("remove", later, source))?;
+            sync_dir(log_dir)?;
+        }
+        write_marker_with(io, log_dir, *number)?;
+        cut_tail(path, stop.offset)?;
+    }
+    #[cfg(feature = "tracing")]
+    tracing::warn!(segment = %path.display(), offset = stop.offset, removed = segments_removed.len(), "point-in-time recovery dropped the log after damage");
+    report.point_in_time = Some(PointInTimeCut {
+        segment: path.clone(),
+        offset: stop.offset,
+        problem: stop.problem,
+        bytes_cut: bytes.len() as u64 - start as u64,
+        segments_removed,
+        reservations_kept,
+        repaired: !read_only,
+    });
+    Ok(())
+}
+
+/// Applies, as slot reservations, every reservation and click found in readable frames
+/// of dropped `bytes`; returns how many.
+fn salvage_reservations(
+    bytes: &[u8],
+    seed: FrameSeed,
+    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+) -> u64 {
+    let mut found = 0;
+    let mut position = 0;
+    while position + FRAME_HEADER_BYTES < bytes.len() {
+        let FrameRead::Valid {
+            payload,
+            frame_bytes,
+        } = read_frame(&bytes[position..], seed)
+        else {
+            position += 1;
+            continue;
+        };
+        let reservation = match Record::decode(payload) {
+            Ok(record @ Record::SlotsReserved { .. }) => Some(record),
+            Ok(Record::ClickRecorded { id, .. }) => Some(Record::SlotsReserved {
+                day: id.time().day(),
+                slot_end: id.slot().saturating_add(1),
+            }),
+            _ => None,
+        };
+        if let Some(reservation) = reservation {
+            // A reservation only raises where minting resumes; it cannot contradict.
+            if apply(reservation).is_ok() {
+                found += 1;
+            }
+        }
+        position += frame_bytes;
+    }
+    found
 }
 
 /// Reads a segment whole, after checking that it is a plain file (not a link, a device
 /// or a directory) no larger than any segment this version writes: the read's memory
 /// stays bounded whatever was put in the log directory.
-fn read_segment(path: &Path) -> Result<Vec<u8>, LogError> {
+pub(super) fn read_segment(path: &Path) -> Result<Vec<u8>, LogError> {
     let not_a_segment = |problem: String| LogError::NotLogFile {
         path: path.to_owned(),
         problem,
@@ -339,7 +492,7 @@ const SCAN_CRC_BYTES_MAX: usize = 256 << 20;
 
 /// What follows damage in the last segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AfterDamage {
+pub(super) enum AfterDamage {
     /// Not looked at: the segment is not the last, so any damage is corruption.
     NotScanned,
     /// No valid frame anywhere after it: a torn tail.
@@ -353,7 +506,7 @@ enum AfterDamage {
 /// Looks for a frame with a valid CRC and a decodable record at any position at or after
 /// `from`. Candidates are screened on their length and kind byte before their CRC is
 /// computed, and the CRC work is bounded by [`SCAN_CRC_BYTES_MAX`].
-fn scan_after_damage(bytes: &[u8], from: usize, seed: FrameSeed) -> AfterDamage {
+pub(super) fn scan_after_damage(bytes: &[u8], from: usize, seed: FrameSeed) -> AfterDamage {
     let mut crc_bytes = 0;
     for position in from..bytes.len().saturating_sub(FRAME_HEADER_BYTES) {
         let rest = &bytes[position..];
@@ -377,7 +530,7 @@ fn scan_after_damage(bytes: &[u8], from: usize, seed: FrameSeed) -> AfterDamage 
     AfterDamage::NoValidFrame
 }
 
-fn describe_damage(damage: &FrameRead<'_>) -> String {
+pub(super) fn describe_damage(damage: &FrameRead<'_>) -> String {
     match damage {
         FrameRead::Valid { .. } => "valid frame".to_owned(),
         FrameRead::Truncated => "frame runs past the end of the segment".to_owned(),

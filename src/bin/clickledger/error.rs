@@ -67,6 +67,14 @@ pub(crate) enum CliError {
         /// The bytes asked for.
         bytes: usize,
     },
+    /// `verify` found problems (listed on standard output).
+    #[error("{problems} problem(s) in the ledger in {}", dir.display())]
+    Problems {
+        /// The data directory.
+        dir: PathBuf,
+        /// How many.
+        problems: usize,
+    },
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Output(io::Error),

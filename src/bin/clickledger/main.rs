@@ -2,7 +2,9 @@
 //!
 //! - `replay talkingdata FILE` records a TalkingData AdTracking click log into a new ledger;
 //! - `simulate` does the same with a generated workload of the same shape (no download);
-//! - `stats` reopens a ledger and shows what it holds.
+//! - `stats` reopens a ledger and shows what it holds;
+//! - `verify` lists every problem of a ledger's log, changing nothing;
+//! - `repair` opens a ledger with a recovery mode and says what it removed.
 //!
 //! `replay` and `simulate` post every conversion back, then probe the ledger's
 //! deduplication three ways (a retry, a second order on the same click, a forged ID), and
@@ -15,6 +17,7 @@ mod error;
 mod generator;
 mod progress;
 mod record;
+mod repair;
 mod replay;
 mod report;
 mod simulate;
@@ -69,6 +72,57 @@ enum Command {
     /// conversions per program; the conversions themselves with --conversions (listed
     /// anyway when there are at most 20).
     Stats(StatsArgs),
+    /// Check a ledger without changing it: list every problem with its file and offset.
+    ///
+    /// Every damaged region of every log segment (a torn tail included), a missing or
+    /// inconsistent last-segment marker, and, when the frames are sound, what a read-only
+    /// open finds wrong with the records. Exits with status 1 when anything is found.
+    Verify(VerifyArgs),
+    /// Apply a recovery mode to a ledger and print exactly what it removed.
+    ///
+    /// `torn-tail` cuts a damaged end of the last segment (what any open does);
+    /// `point-in-time` drops everything from the first damage on, anywhere in the log;
+    /// `absolute` removes nothing and fails on any damage. Stop every process using the
+    /// ledger first.
+    Repair(RepairArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The ledger's data directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct RepairArgs {
+    /// The ledger's data directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The recovery mode to apply.
+    #[arg(long, value_enum)]
+    mode: RepairMode,
+}
+
+/// The recovery modes, as the command line names them.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum RepairMode {
+    /// Cut a torn tail of the last segment.
+    TornTail,
+    /// Remove nothing; fail on any damage.
+    Absolute,
+    /// Drop everything from the first damage on.
+    PointInTime,
+}
+
+impl RepairMode {
+    fn recovery(self) -> clickledger::RecoveryMode {
+        match self {
+            RepairMode::TornTail => clickledger::RecoveryMode::TolerateTornTail,
+            RepairMode::Absolute => clickledger::RecoveryMode::AbsoluteConsistency,
+            RepairMode::PointInTime => clickledger::RecoveryMode::PointInTime,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +224,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             print(&text)
         }
+        Command::Verify(args) => {
+            let (text, problems) = repair::verify(&args.data)?;
+            print(&text)?;
+            match problems {
+                0 => Ok(()),
+                _ => Err(CliError::Problems {
+                    dir: args.data,
+                    problems,
+                }),
+            }
+        }
+        Command::Repair(args) => print(&repair::repair(&args.data, args.mode.recovery())?),
     }
 }
 
