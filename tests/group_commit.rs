@@ -107,9 +107,11 @@ fn sixteen_blocking_callers_share_syncs() {
         }
     });
     let syncs = disk.file_syncs() - syncs_before;
+    // Each caller has one claim in flight, so a sync answers at most sixteen claims; and
+    // one sync per claim would mean no grouping at all.
     assert!(
-        (1..=320).contains(&syncs),
-        "{syncs} syncs for 320 claims answered after their sync"
+        (320 / 16..320).contains(&syncs),
+        "{syncs} syncs for 320 claims by 16 callers, each answered after its sync"
     );
     drop(ledger);
     let reopened = Ledger::open(dir.path(), Options::default()).unwrap();
