@@ -242,7 +242,7 @@ fn main() {
     row("raw fdatasync (100-byte append + sync)", &raw, None);
     let single = blocking_callers(&settings, 1);
     let baseline = single.per_second();
-    row("one fdatasync per claim (1 caller, Sync)", &single, None);
+    row("1 caller, Sync: one fdatasync per claim", &single, None);
     let mut at_64 = 0.0;
     for callers in [8, 64] {
         let measured = blocking_callers(&settings, callers);

@@ -22,7 +22,7 @@
 //!     Outcome::Replayed(original) => println!("retry of conversion {}", original.id),
 //!     Outcome::Rejected(rejection) => println!("rejected: {}", rejection.reason.code()),
 //! }
-//! ledger.sync()?; // durable from here on
+//! ledger.sync()?; // every answer above was durable already: Durability::Sync
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -33,6 +33,9 @@
 //!   recovery at open.
 //! - [`index`]: per-day slot tables holding 8 bytes per click, rebuilt from the log.
 //! - [`ledger`]: the orchestration; the claim rule is described in `docs/SEMANTICS.md`.
+//! - [`durability`]: when an answer may be given ([`Durability`]), and answers pending
+//!   the group commit's sync ([`Pending`]); `docs/RELIABILITY.md` says what each level
+//!   promises and how it is tested.
 //! - [`postback`] and [`money`]: strict parsing of postbacks and exact amounts.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`. With `default-features = false`
