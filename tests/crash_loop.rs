@@ -305,8 +305,11 @@ fn child_workload() {
     let report = |ack: Ack| {
         // One write per line, well under the pipe's atomic size: a kill never splits one.
         let mut out = stdout.lock().unwrap();
-        let _ = out.write_all(ack.to_line().as_bytes());
-        let _ = out.flush();
+        let written = out.write_all(ack.to_line().as_bytes());
+        if written.and_then(|()| out.flush()).is_err() {
+            // The parent is gone (it failed a check): nobody will kill this process.
+            std::process::exit(1);
+        }
     };
     {
         let mut out = stdout.lock().unwrap();
@@ -314,6 +317,16 @@ fn child_workload() {
         let _ = out.flush();
     }
     workload(&ledger, round, &AtomicBool::new(false), &report);
+}
+
+/// A child process killed when the test is done with it, even by a failed check.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -324,20 +337,22 @@ fn killed_at_random_moments_the_ledger_loses_nothing_acknowledged() {
     let mut random = Random(11);
     let rounds = rounds();
     for round in 1..=rounds {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_workload",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR_ENV, dir.path())
-            .env(CHILD_ROUND_ENV, round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        let mut child = KilledOnDrop(
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "child_workload",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_DIR_ENV, dir.path())
+                .env(CHILD_ROUND_ENV, round.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = child.0.stdout.take().unwrap();
         let (lines, received) = mpsc::channel();
         let reader = thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -357,8 +372,8 @@ fn killed_at_random_moments_the_ledger_loses_nothing_acknowledged() {
             );
         }
         thread::sleep(Duration::from_millis(random.below(80)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         reader.join().unwrap();
         received
             .try_iter()
