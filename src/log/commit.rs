@@ -24,6 +24,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -38,8 +39,6 @@ pub struct GroupCommit {
     state: Mutex<CommitState>,
     /// Wakes the sync thread.
     work: Condvar,
-    /// Wakes callers blocked in [`GroupCommit::wait`].
-    synced: Condvar,
     /// Position after the last record appended (read without the writer lock).
     appended: AtomicU64,
     /// A write or sync failed: nothing more is accepted.
@@ -74,7 +73,6 @@ impl GroupCommit {
                 ..CommitState::default()
             }),
             work: Condvar::new(),
-            synced: Condvar::new(),
             appended: AtomicU64::new(durable),
             failed: AtomicBool::new(false),
             armed_interval_ns: AtomicU64::new(0),
@@ -115,7 +113,6 @@ impl GroupCommit {
         state.wakers = waiting;
         drop(state);
         ready.into_iter().for_each(|(_, waker)| waker.wake());
-        self.synced.notify_all();
     }
 
     /// Records a failed write or sync: nothing after the durable position will ever be
@@ -127,7 +124,6 @@ impl GroupCommit {
         let wakers = std::mem::take(&mut state.wakers);
         drop(state);
         wakers.into_iter().for_each(|(_, waker)| waker.wake());
-        self.synced.notify_all();
     }
 
     /// The error every waiter sees after a failure.
@@ -136,23 +132,18 @@ impl GroupCommit {
     }
 
     /// Blocks until `position` is durable, asking the sync thread for it.
+    ///
+    /// The caller parks with a waker in the same list as futures, so a sync wakes only
+    /// the callers it covers: with 64 callers waiting on successive syncs, waking all of
+    /// them on every sync would cost more than the claims.
     pub fn wait(&self, position: u64) -> Result<(), LogError> {
-        let mut state = self.state.lock();
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
         loop {
-            if state.durable >= position {
-                return Ok(());
+            match self.poll(position, &waker) {
+                Poll::Ready(result) => return result,
+                // A spurious unpark polls again, which registers a second waker: harmless.
+                Poll::Pending => std::thread::park(),
             }
-            if let Some(failure) = &state.failure {
-                return Err(failed_error(failure));
-            }
-            if state.stopping {
-                return Err(stopped_error());
-            }
-            if state.requested < position {
-                state.requested = position;
-                self.work.notify_one();
-            }
-            self.synced.wait(&mut state);
         }
     }
 
@@ -207,7 +198,6 @@ impl GroupCommit {
     pub(crate) fn stop(&self) {
         self.state.lock().stopping = true;
         self.work.notify_all();
-        self.synced.notify_all();
         let wakers = std::mem::take(&mut self.state.lock().wakers);
         wakers.into_iter().for_each(|(_, waker)| waker.wake());
     }
@@ -252,6 +242,15 @@ impl GroupCommit {
     }
 }
 
+/// Wakes a thread parked in [`GroupCommit::wait`].
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
 fn failed_error((segment, cause): &(PathBuf, String)) -> LogError {
     LogError::Failed {
         segment: segment.clone(),
@@ -263,5 +262,71 @@ fn stopped_error() -> LogError {
     LogError::Failed {
         segment: PathBuf::new(),
         cause: "the ledger was closed before this record was synced".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Counted(AtomicUsize);
+
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counted() -> (Arc<Counted>, Waker) {
+        let count = Arc::new(Counted(AtomicUsize::new(0)));
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    #[test]
+    fn publishing_a_position_wakes_the_futures_it_covers_and_no_other() {
+        let commit = GroupCommit::new(10);
+        let (near, near_waker) = counted();
+        let (far, far_waker) = counted();
+        assert!(commit.poll(20, &near_waker).is_pending());
+        assert!(commit.poll(30, &far_waker).is_pending());
+        commit.publish(25);
+        assert_eq!(near.0.load(Ordering::SeqCst), 1);
+        assert_eq!(far.0.load(Ordering::SeqCst), 0);
+        assert!(matches!(commit.poll(20, &near_waker), Poll::Ready(Ok(()))));
+        commit.publish(20);
+        assert_eq!(commit.durable(), 25, "the durable position never goes back");
+    }
+
+    #[test]
+    fn a_failure_reaches_every_waiter_but_not_what_was_durable_before() {
+        let commit = GroupCommit::new(10);
+        let (woken, waker) = counted();
+        assert!(commit.poll(20, &waker).is_pending());
+        commit.fail(PathBuf::from("segment"), "injected".to_owned());
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert!(commit.failed());
+        assert!(matches!(
+            commit.wait(20),
+            Err(LogError::Failed { cause, .. }) if cause == "injected"
+        ));
+        assert!(commit.wait(10).is_ok(), "durable before the failure");
+        assert!(matches!(commit.poll(30, &waker), Poll::Ready(Err(_))));
+    }
+
+    #[test]
+    fn an_interval_request_arms_one_deadline_that_a_shorter_one_brings_forward() {
+        let commit = GroupCommit::new(0);
+        commit.request_within(5, Duration::from_secs(60));
+        let first = commit.state.lock().deadline.expect("armed");
+        commit.request_within(6, Duration::from_secs(120));
+        assert_eq!(
+            commit.state.lock().deadline,
+            Some(first),
+            "a later one waits"
+        );
+        commit.request_within(7, Duration::from_millis(1));
+        assert!(commit.state.lock().deadline.expect("armed") < first);
     }
 }
