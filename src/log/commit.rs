@@ -6,7 +6,7 @@
 //! ends at. To be durable they [`GroupCommit::wait`] for that position, or hold a
 //! [`crate::Pending`] that polls it.
 //!
-//! One sync thread per ledger runs [`GroupCommit::run_syncer`]: when a position is
+//! One sync thread per ledger runs `GroupCommit::run_syncer`: when a position is
 //! requested, or an interval deadline falls due, it takes the whole buffer (swapping in
 //! a spare one, so appenders never wait for the disk), writes it, calls `fdatasync`
 //! once, and publishes the new durable position, which wakes every waiter it covers.

@@ -23,7 +23,7 @@ const WRITE_BUFFER_BYTES: usize = 256 << 10;
 /// Records are framed into a buffer; positions are counted in bytes from the start of
 /// the log (see [`super::commit`]). [`LogWriter::flush`] writes the buffer to the
 /// segment file, [`LogWriter::sync`] also calls `fdatasync`, and the sync thread takes
-/// the buffer in batches (see [`LogWriter::take_batch`]). After any failed write or sync
+/// the buffer in batches (`LogWriter::take_batch`). After any failed write or sync
 /// the writer refuses all further work: what reached the disk is unknown, and a failed
 /// fsync cannot be safely retried, so only a reopen (which rereads the log) may
 /// continue.
