@@ -7,8 +7,10 @@
 //!   the parent through a pipe; the parent `SIGKILL`s it at a random moment (sometimes
 //!   while it opens), reopens the directory and checks;
 //! - **power loss**: the same workload runs in this process on a simulated disk under
-//!   the log; the power is cut at a random moment, dropping every byte, file and rename
-//!   not synced (with torn partial pages), and the directory is reopened and checked.
+//!   the log; the power is cut at a random moment (every other round, right after the
+//!   disk's Nth write, N random, so that unsynced bytes are always in the way), dropping
+//!   every byte, file and rename not synced (with torn partial pages), and the
+//!   directory is reopened and checked.
 //!
 //! After every crash: the open succeeds; every acknowledged click is there, with the
 //! partner it was minted for; every acknowledged conversion holds its claim; every
@@ -28,6 +30,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use clickledger::log::io::Faults;
 use clickledger::{
     ClickId, ClickKind, Durability, Io, Ledger, LedgerError, Options, Outcome, Postback, ProgramId,
     ProgramSettings, SimulatedDisk, Timestamp,
@@ -407,12 +410,33 @@ fn power_cut_at_random_moments_loses_nothing_acknowledged() {
         let disk = SimulatedDisk::new(round);
         let collected = Mutex::new(Vec::new());
         let delay = Duration::from_millis(random.below(60));
+        // Every other round the disk itself cuts the power right after a write, so the
+        // cut always finds unsynced bytes; the others cut at a moment of the clock.
+        let after_writes = random.below(40) + 1;
+        if round % 2 == 0 {
+            disk.set_faults(Faults {
+                power_cut_after_writes: Some(after_writes),
+                ..Faults::default()
+            });
+        }
         let opened = Ledger::open(dir.path(), options(Io::Simulated(Arc::clone(&disk))));
         let ledger = opened.unwrap_or_else(|error| panic!("round {round}: open: {error}"));
         let lost = thread::scope(|scope| {
-            let cut = scope.spawn(|| {
-                thread::sleep(delay);
-                disk.cut_power()
+            let cut = scope.spawn(|| match round % 2 {
+                0 => {
+                    // The workload writes until the power is cut; a bound all the same.
+                    for _ in 0..10_000 {
+                        if let Some(lost) = disk.power_loss() {
+                            return lost;
+                        }
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                    disk.cut_power()
+                }
+                _ => {
+                    thread::sleep(delay);
+                    disk.cut_power()
+                }
             });
             workload(&ledger, round, &AtomicBool::new(false), &|ack| {
                 collected.lock().unwrap().push(ack)

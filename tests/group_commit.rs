@@ -254,7 +254,10 @@ fn claims_acknowledged_across_rollovers_survive_a_power_cut() {
         })
         .collect();
     let segments = std::fs::read_dir(dir.path().join("log")).unwrap().count();
-    assert!(segments > 5, "the clicks span several segments (and the marker)");
+    assert!(
+        segments > 5,
+        "the clicks span several segments (and the marker)"
+    );
     // Unsynced work after the last acknowledgement: lost, but it must not hurt.
     clicks(&ledger, program, 50);
     ledger.flush().unwrap();

@@ -131,6 +131,10 @@ pub struct Faults {
     pub fail_syncs: bool,
     /// Every file creation fails with an I/O error.
     pub fail_creates: bool,
+    /// The power is cut right after this many more writes, before anything else: the
+    /// last write reached the disk's cache but was never synced. Retrieve what the cut
+    /// dropped with [`SimulatedDisk::power_loss`].
+    pub power_cut_after_writes: Option<u64>,
 }
 
 /// What a [`SimulatedDisk::cut_power`] threw away.
@@ -161,6 +165,8 @@ struct DiskState {
     random: u64,
     /// `fdatasync`s of files that succeeded.
     file_syncs: u64,
+    /// What the power cut dropped, once it happened.
+    power_loss: Option<PowerLoss>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +192,7 @@ impl SimulatedDisk {
                 files: HashMap::new(),
                 random: seed ^ 0x9e37_79b9_7f4a_7c15,
                 file_syncs: 0,
+                power_loss: None,
             }),
         })
     }
@@ -204,26 +211,12 @@ impl SimulatedDisk {
     /// chance, a torn part of the unsynced bytes of each file, cut inside a page), then
     /// fails every later operation. Files the disk never touched count as synced.
     pub fn cut_power(&self) -> PowerLoss {
-        let mut state = self.state.lock();
-        state.powered = false;
-        let mut report = PowerLoss::default();
-        let mut paths: Vec<PathBuf> = state.files.keys().cloned().collect();
-        paths.sort();
-        for path in paths {
-            let file = state.files[&path].clone();
-            if !file.entry_synced {
-                undo_entry(&path, &file, &mut report);
-                continue;
-            }
-            let unsynced = file.len.saturating_sub(file.synced_len);
-            if unsynced == 0 {
-                continue;
-            }
-            let kept = state.torn_length(unsynced);
-            let _ = truncate(&path, file.synced_len + kept);
-            report.files_cut.push((path.clone(), kept, unsynced - kept));
-        }
-        report
+        self.state.lock().cut_power()
+    }
+
+    /// What the power cut dropped, if the power is off.
+    pub fn power_loss(&self) -> Option<PowerLoss> {
+        self.state.lock().power_loss.clone()
     }
 
     fn create(&self, path: &Path, exclusive: bool) -> io::Result<File> {
@@ -277,6 +270,12 @@ impl SimulatedDisk {
         }
         if fits < bytes.len() {
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        if let Some(writes) = &mut state.faults.power_cut_after_writes {
+            *writes = writes.saturating_sub(1);
+            if *writes == 0 {
+                state.cut_power();
+            }
         }
         Ok(())
     }
@@ -335,6 +334,29 @@ impl SimulatedDisk {
 }
 
 impl DiskState {
+    fn cut_power(&mut self) -> PowerLoss {
+        self.powered = false;
+        let mut report = PowerLoss::default();
+        let mut paths: Vec<PathBuf> = self.files.keys().cloned().collect();
+        paths.sort();
+        for path in paths {
+            let file = self.files[&path].clone();
+            if !file.entry_synced {
+                undo_entry(&path, &file, &mut report);
+                continue;
+            }
+            let unsynced = file.len.saturating_sub(file.synced_len);
+            if unsynced == 0 {
+                continue;
+            }
+            let kept = self.torn_length(unsynced);
+            let _ = truncate(&path, file.synced_len + kept);
+            report.files_cut.push((path.clone(), kept, unsynced - kept));
+        }
+        self.power_loss = Some(report.clone());
+        report
+    }
+
     fn check_powered(&self) -> io::Result<()> {
         if self.powered {
             Ok(())
