@@ -314,7 +314,8 @@ impl Ledger {
     /// Checks the ledger in `dir` without changing anything, and lists every problem
     /// with its file and offset: each damaged region of every segment (a torn tail
     /// included), then, if the frames are sound, what a read-only open finds wrong with
-    /// the records themselves. Empty when the ledger is sound.
+    /// the records themselves. Empty when the ledger is sound. A ledger open for
+    /// writing (here or in another process) is `LedgerError::Locked`.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -323,6 +324,9 @@ impl Ledger {
     /// ```
     pub fn verify(dir: impl AsRef<Path>) -> Result<Vec<log::verify::Problem>, LedgerError> {
         let dir = dir.as_ref();
+        // Shared: other readers may look too, but a writer appending meanwhile would
+        // make its last record look torn.
+        let _lock = lock_dir(dir, true)?;
         let Some(key) = secret::load(dir)? else {
             return Err(LedgerError::NoLedger {
                 dir: dir.to_owned(),

@@ -154,6 +154,12 @@ fn verify_lists_every_damaged_region_and_repair_says_what_it_removed() {
     let dir = tempfile::tempdir().unwrap();
     ledger_with_clicks(dir.path());
     assert!(Ledger::verify(dir.path()).unwrap().is_empty());
+    let writer = Ledger::open(dir.path(), Options::default()).unwrap();
+    assert!(matches!(
+        Ledger::verify(dir.path()),
+        Err(clickledger::LedgerError::Locked { .. })
+    ));
+    drop(writer);
     let second = segment(dir.path(), 2);
     flip(&segment(dir.path(), 1), 100);
     flip(&second, 1000);
