@@ -227,7 +227,9 @@ impl Ledger {
     /// and replays its log to rebuild the in-memory state.
     ///
     /// A torn tail is cut and reported in [`Ledger::recovery`]; damage anywhere else
-    /// is an error naming the segment and offset.
+    /// is an error naming the segment and offset (`Options::recovery` picks another
+    /// [`RecoveryMode`]). The last segment is synced, and the ledger's sync thread
+    /// started, before it returns.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
