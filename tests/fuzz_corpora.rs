@@ -57,7 +57,10 @@ fn replay(target: &str) {
     let failed: Vec<String> = inputs
         .iter()
         .filter(|path| {
-            let bytes = std::fs::read(path).expect("read corpus input");
+            // A fuzzer running on the same corpus may remove an input meanwhile.
+            let Ok(bytes) = std::fs::read(path) else {
+                return false;
+            };
             panic::catch_unwind(AssertUnwindSafe(|| body(&bytes))).is_err()
         })
         .map(|path| path.display().to_string())
