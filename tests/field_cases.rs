@@ -27,6 +27,8 @@ mod crash;
 mod expectation;
 #[path = "field_cases/run.rs"]
 mod run;
+#[path = "field_cases/template.rs"]
+mod template;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;

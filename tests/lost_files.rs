@@ -383,10 +383,7 @@ fn a_secret_or_marker_that_is_not_a_small_plain_file_is_refused_unread() {
             fs::remove_file(&path).unwrap();
             match replacement {
                 "device" => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
-                "pipe" => {
-                    let made = std::process::Command::new("mkfifo").arg(&path).status();
-                    assert!(made.unwrap().success(), "mkfifo");
-                }
+                "pipe" => make_fifo(&path),
                 _ => fs::write(&path, vec![0u8; 4096]).unwrap(),
             }
             match Ledger::open(dir.path(), Options::default()) {
@@ -441,4 +438,16 @@ fn a_new_segment_whose_header_never_reached_the_disk_is_a_torn_tail() {
     let torn = ledger.recovery().torn_tail.clone().expect("reported");
     assert_eq!((torn.offset, torn.bytes_cut), (0, 16));
     assert!(ids.iter().all(|id| ledger.click(id).is_some()));
+}
+
+/// Makes a named pipe at `path` with mkfifo(3), in this process. Spawning `mkfifo`
+/// would fork while other tests of this binary hold their directory locks: the child
+/// shares those descriptors until it execs, and a test reopening its ledger in that
+/// instant found it "already open" (the `flock` caveat of docs/ARCHITECTURE.md).
+fn make_fifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    let made = unsafe { libc::mkfifo(path.as_ptr(), 0o600) };
+    assert_eq!(made, 0, "mkfifo: {}", std::io::Error::last_os_error());
 }

@@ -3,9 +3,9 @@
 use clickledger::{ClickId, Conversion, Outcome};
 use serde_json::Value;
 
-use crate::case;
 use crate::expectation::{Answered, Click, Expectation, Pb, RestartExpectation, StoredField};
 use crate::run::{Played, Reply};
+use crate::template;
 
 /// Every expectation that does not hold, described.
 pub fn check(expectations: &[Expectation], played: &Played) -> Vec<String> {
@@ -199,7 +199,7 @@ fn expect_stored(
                 answered.id
             )
         })?;
-    let expected = expected_value(field, &case::substitute(value, &played.clicks)?)
+    let expected = expected_value(field, &template::substitute(value, &played.clicks)?)
         .map_err(|reason| format!("{label}: {reason}"))?;
     let found = stored_value(&stored, field);
     require(found == expected, || {

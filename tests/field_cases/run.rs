@@ -9,8 +9,9 @@ use clickledger::{
 };
 use tempfile::TempDir;
 
-use crate::case::{self, Case, Event, PostbackEvent};
+use crate::case::{Case, Event, PostbackEvent};
 use crate::crash::{self, AfterCrash, CrashKind};
+use crate::template;
 
 /// The programs every case assumes: sales, payment and revenue share off, 30 days.
 const PROGRAMS: [(&str, &str); 2] = [("p1", "pk1"), ("p2", "pk2")];
@@ -41,6 +42,30 @@ pub struct Played {
     pub restart: Option<RecoveryReport>,
     /// Declared last so it is removed after the ledger is closed.
     _dir: TempDir,
+}
+
+impl Played {
+    /// A case played by another runner (the claim-sequence harness of `tests/model`),
+    /// so that the same checks judge it. `dir` is removed after the ledger is closed.
+    #[allow(
+        dead_code,
+        reason = "used by tests/claim_sequence.rs, not by field_cases.rs"
+    )]
+    pub fn from_parts(
+        ledger: Ledger,
+        clicks: Vec<ClickId>,
+        replies: Vec<Reply>,
+        restart: Option<RecoveryReport>,
+        dir: TempDir,
+    ) -> Played {
+        Played {
+            ledger,
+            clicks,
+            replies,
+            restart,
+            _dir: dir,
+        }
+    }
 }
 
 /// How playing a case ended.
@@ -153,7 +178,7 @@ impl Runner {
 
     /// Answers a postback as the server would: only after its record is durable.
     fn postback(&self, postback: &PostbackEvent) -> Result<Reply, String> {
-        let query = case::substitute(&postback.query, &self.clicks)?;
+        let query = template::substitute(&postback.query, &self.clicks)?;
         let ledger = self.ledger()?;
         Ok(reply(ledger.convert_query(&query, postback.at).and_then(
             |outcome| {
@@ -170,7 +195,7 @@ impl Runner {
             .iter()
             .map(|postback| {
                 Ok((
-                    case::substitute(&postback.query, &self.clicks)?,
+                    template::substitute(&postback.query, &self.clicks)?,
                     postback.at,
                 ))
             })
