@@ -97,6 +97,17 @@ pub fn crash(kind: CrashKind, dir: &Path, ledger: Ledger, disk: &SimulatedDisk) 
     }
 }
 
+/// Kills `ledger` in the way `kind` names, for a kind that is not `power_loss`: the
+/// ledger runs on the real disk, so there is no simulated disk whose power could be cut.
+#[allow(dead_code)] // used by the reference-model harness, not by every test binary
+pub fn crash_on_real_disk(kind: CrashKind, dir: &Path, ledger: Ledger) -> AfterCrash {
+    assert!(
+        kind != CrashKind::PowerLoss,
+        "a power cut needs the simulated disk under the ledger"
+    );
+    crash(kind, dir, ledger, &SimulatedDisk::new(0))
+}
+
 /// The last segment file of the ledger in `dir`.
 fn last_segment(dir: &Path) -> Result<PathBuf, String> {
     let log_dir = dir.join(LOG_DIR_NAME);

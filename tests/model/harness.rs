@@ -402,7 +402,8 @@ impl Harness {
             Crash::TornTail => self.tear_last_record(ledger),
             Crash::ZeroTail => {
                 ledger.sync().expect("sync");
-                let crashed = crash::crash(CrashKind::ZeroTail, self.dir.path(), ledger);
+                let crashed =
+                    crash::crash_on_real_disk(CrashKind::ZeroTail, self.dir.path(), ledger);
                 assert!(
                     matches!(crashed, AfterCrash::Crashed { .. }),
                     "zeros appended"
@@ -417,7 +418,7 @@ impl Harness {
             Crash::CorruptMiddle => {
                 ledger.sync().expect("sync");
                 self.mark_synced();
-                match crash::crash(CrashKind::CorruptMiddle, self.dir.path(), ledger) {
+                match crash::crash_on_real_disk(CrashKind::CorruptMiddle, self.dir.path(), ledger) {
                     // Fewer than two records in the last segment: nothing was damaged.
                     AfterCrash::Pending(_) => self.reopen(0),
                     AfterCrash::Crashed { .. } => {
@@ -442,7 +443,7 @@ impl Harness {
             self.mark_synced();
             return self.reopen(0);
         };
-        match crash::crash(CrashKind::TornTail, self.dir.path(), ledger) {
+        match crash::crash_on_real_disk(CrashKind::TornTail, self.dir.path(), ledger) {
             AfterCrash::Crashed { .. } => {
                 self.model.roll_back_to(&last.before);
                 if let Some(reply) = last.reply {
