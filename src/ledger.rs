@@ -9,7 +9,7 @@
 
 use hashbrown::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -30,6 +30,8 @@ use crate::program::{ClickKind, ConversionKind, PartnerId, ProgramId, ProgramSet
 use crate::registry::{key_digest, ProgramEntry, Registry};
 use crate::secret;
 use crate::time::Timestamp;
+
+mod checkpointing;
 
 /// Default clock tolerance: a click may be dated up to 5 minutes ahead of a postback
 /// (servers' clocks drift; the field cases settle on five minutes).
@@ -79,6 +81,12 @@ pub struct Options {
     /// program, an accepted conversion) fails with `LogError::ReadOnly`. Readers share
     /// the directory with each other, not with a writer.
     pub read_only: bool,
+    /// Keep clicks this many days, then drop their day's partition whole: a click is
+    /// kept at least `retention_days` × 24 hours, and a claim of a dropped click answers
+    /// `expired`. Days are dropped at open and by [`Ledger::checkpoint`], which also
+    /// removes the log segments that no kept checkpoint needs. `None` (the default)
+    /// keeps everything, log included. At least 1.
+    pub retention_days: Option<u32>,
 }
 
 impl Default for Options {
@@ -88,6 +96,7 @@ impl Default for Options {
             clock_tolerance_seconds: CLOCK_TOLERANCE_SECONDS_DEFAULT,
             segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT,
             read_only: false,
+            retention_days: None,
         }
     }
 }
@@ -195,6 +204,10 @@ pub struct Ledger {
     writer: Mutex<Writer>,
     counters: Counters,
     recovery: RecoveryReport,
+    /// Days before this one were dropped by retention: their clicks answer `expired`,
+    /// and no click may be recorded on them again. Raised under every program lock and
+    /// the writer (see `checkpointing`), read under either.
+    dropped_before: AtomicU32,
     /// Held open for the ledger's life: its advisory lock keeps a second ledger, in this
     /// process or another, from writing the same log. The OS releases it if we die.
     /// `None` only for a read-only open of a directory without a lock file.
@@ -235,16 +248,22 @@ impl Ledger {
             Some(key) => key,
             None => secret::generate(&dir)?,
         };
-        let mut state = ReplayState::new(id_key.clone(), options.shard);
+        check_retention_days(options.retention_days)?;
+        let seed = secret::frame_seed(&id_key);
+        let start = checkpointing::newest_usable(&dir, &id_key, options.shard, existing)?;
+        let (mut state, from, skipped_checkpoints) = start;
         let mut apply = |record| state.apply(record);
-        let (mut log, recovery) = log::replay(
+        let (mut log, mut recovery) = log::replay(
             &dir,
-            secret::frame_seed(&id_key),
+            seed,
             options.segment_bytes_max,
             existing,
             options.read_only,
+            from.as_ref(),
             &mut apply,
         )?;
+        recovery.checkpoint = from.map(|from| from.checkpoint);
+        recovery.skipped_checkpoints = skipped_checkpoints;
         if existing && !state.created {
             return Err(LogError::Emptied { log_dir }.into());
         }
@@ -258,6 +277,9 @@ impl Ledger {
                 log.sync()?;
             }
             secret::store(&dir, &id_key)?;
+        }
+        if let Some(days) = options.retention_days {
+            state.drop_days_before(retention_cutoff(Timestamp::now(), days));
         }
         let days = state.days_after_replay();
         #[cfg(feature = "tracing")]
@@ -275,6 +297,7 @@ impl Ledger {
             }),
             counters: state.counters,
             recovery,
+            dropped_before: AtomicU32::new(state.dropped_before),
             _lock: lock,
         })
     }
@@ -462,6 +485,9 @@ impl Ledger {
             None => self.register_partner(partner)?,
         };
         let mut writer = self.writer.lock();
+        if at.day() < self.dropped_before.load(Ordering::Acquire) {
+            return Err(LedgerError::DayDropped { day: at.day() });
+        }
         let slot = allocate_slot(&mut writer, at.day())?;
         let id = self.id_key.mint(at, self.options.shard, slot);
         writer.log.append(&Record::ClickRecorded {
@@ -472,8 +498,9 @@ impl Ledger {
         })?;
         self.index
             .insert(at.day(), slot, SlotEntry::minted(program, partner, kind));
-        drop(writer);
+        // Counted under the writer, so that a checkpoint's counts match its position.
         self.counters.count_click(kind);
+        drop(writer);
         Ok(id)
     }
 
@@ -715,6 +742,9 @@ impl Ledger {
         if id.shard() != self.options.shard || !self.id_key.verify(id) {
             return Verdict::Forged;
         }
+        if id.time().day() < self.dropped_before.load(Ordering::Acquire) {
+            return Verdict::Expired;
+        }
         let entry = self.index.get(id);
         if !entry.is_present() {
             return Verdict::Unknown;
@@ -890,6 +920,34 @@ fn conversion_record(
     }
 }
 
+/// The conversion a logged record describes; `partner` is its attributed click's.
+fn conversion_from_record(record: ConversionRecord, partner: String) -> Conversion {
+    let verdicts: Vec<IdVerdict> = record
+        .verdicts
+        .iter()
+        .map(|(bytes, verdict)| IdVerdict {
+            id: IdText::Parsed(ClickId::from_bytes(*bytes)),
+            verdict: *verdict,
+        })
+        .collect();
+    let claimed: Vec<ClickId> = record
+        .verdicts
+        .iter()
+        .filter(|(_, verdict)| *verdict == Verdict::Accepted)
+        .map(|(bytes, _)| ClickId::from_bytes(*bytes))
+        .collect();
+    Conversion {
+        id: ConversionId(record.id),
+        program: record.program,
+        order: record.order,
+        attributed_click: ClickId::from_bytes(record.attributed),
+        partner,
+        claimed,
+        verdicts,
+        at: Timestamp::from_unix(record.at),
+    }
+}
+
 /// The answer to a postback whose program and order id were seen before.
 fn retry_outcome(original: &Arc<Conversion>, postback: &Postback) -> Outcome {
     if original.order.is_retried_by(&postback.order) {
@@ -921,7 +979,23 @@ fn check_required(settings: &ProgramSettings, postback: &Postback) -> Result<(),
     Ok(())
 }
 
-/// Names and keys: 1 to 128 visible ASCII characters.
+/// The first day kept at `now` with a retention of `retention_days`: a day is dropped
+/// once it ended `retention_days` whole days before `now`'s day began.
+fn retention_cutoff(now: Timestamp, retention_days: u32) -> u32 {
+    now.day().saturating_sub(retention_days)
+}
+
+fn check_retention_days(days: Option<u32>) -> Result<(), LedgerError> {
+    if days == Some(0) {
+        return Err(LedgerError::InvalidInput {
+            what: "retention_days",
+            expected: "at least 1 day, or none to keep everything",
+            found: "0".to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn check_segment_bytes_max(bytes: u64) -> Result<(), LedgerError> {
     if (SEGMENT_BYTES_MAX_LEAST..=SEGMENT_BYTES_MAX_LIMIT).contains(&bytes) {
         return Ok(());
@@ -1013,6 +1087,8 @@ struct ReplayState {
     counters: Counters,
     /// The log's first record, [`Record::LedgerCreated`], was seen.
     created: bool,
+    /// Days before this one were dropped by retention (from the checkpoint loaded).
+    dropped_before: u32,
 }
 
 impl ReplayState {
@@ -1026,6 +1102,7 @@ impl ReplayState {
             last_conversion: 0,
             counters: Counters::default(),
             created: false,
+            dropped_before: 0,
         }
     }
 
@@ -1087,6 +1164,11 @@ impl ReplayState {
             ));
         }
         let day = id.time().day();
+        if day < self.dropped_before {
+            return Err(format!(
+                "click {id} is dated on a day retention dropped before the record"
+            ));
+        }
         let mint = self.days.entry(day).or_default();
         if id.slot() >= mint.reserved_end {
             return Err(format!(
@@ -1128,37 +1210,22 @@ impl ReplayState {
             .partner_name(self.index.get(&attributed).partner())
             .unwrap_or_default()
             .to_owned();
-        let verdicts: Vec<IdVerdict> = record
-            .verdicts
-            .iter()
-            .map(|(bytes, verdict)| IdVerdict {
-                id: IdText::Parsed(ClickId::from_bytes(*bytes)),
-                verdict: *verdict,
-            })
-            .collect();
-        let claimed: Vec<ClickId> = record
-            .verdicts
-            .iter()
-            .filter(|(_, verdict)| *verdict == Verdict::Accepted)
-            .map(|(bytes, _)| ClickId::from_bytes(*bytes))
-            .collect();
-        self.claim_replayed(&program, &record.order.order_id, &claimed)?;
-        self.last_conversion = record.id;
+        let conversion = conversion_from_record(record, partner);
+        self.claim_replayed(&program, &conversion.order.order_id, &conversion.claimed)?;
+        self.last_conversion = conversion.id.0;
         self.counters.conversions.fetch_add(1, Ordering::Relaxed);
         self.counters
             .claimed_ids
-            .fetch_add(claimed.len() as u64, Ordering::Relaxed);
-        program.state.lock().insert(Arc::new(Conversion {
-            id: ConversionId(record.id),
-            program: record.program,
-            order: record.order,
-            attributed_click: attributed,
-            partner,
-            claimed,
-            verdicts,
-            at: Timestamp::from_unix(record.at),
-        }));
+            .fetch_add(conversion.claimed.len() as u64, Ordering::Relaxed);
+        program.state.lock().insert(Arc::new(conversion));
         Ok(())
+    }
+
+    /// Drops the partitions of days before `day` (retention), keeping their minting
+    /// state: a dropped day's slots are never handed out again.
+    fn drop_days_before(&mut self, day: u32) -> usize {
+        self.dropped_before = self.dropped_before.max(day);
+        self.index.drop_days_before(self.dropped_before)
     }
 
     /// Sets the claim bits of a replayed conversion, checking what the writer checked.

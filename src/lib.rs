@@ -41,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 mod claim;
 pub mod click_id;
 pub mod error;
@@ -56,6 +57,7 @@ mod registry;
 pub mod secret;
 pub mod time;
 
+pub use checkpoint::CheckpointReport;
 pub use click_id::{ClickId, ClickIdError, IdKey};
 pub use error::LedgerError;
 pub use ledger::{ClickInfo, Ledger, NewProgram, Options, Stats};

@@ -11,7 +11,7 @@ pub mod replay;
 pub mod segment;
 pub mod writer;
 
-pub use replay::replay;
+pub use replay::{replay, ReplayFrom};
 pub use writer::LogWriter;
 
 /// What opening the log found and repaired.
@@ -23,6 +23,27 @@ pub struct RecoveryReport {
     pub records: u64,
     /// Segment files read.
     pub segments: u64,
+    /// The checkpoint the open started from; `None` when it replayed the whole log.
+    pub checkpoint: Option<PathBuf>,
+    /// Checkpoints the open could not use (damaged, of an unknown version, or needing
+    /// log segments that are gone), newest first; each is also a `tracing` warning.
+    pub skipped_checkpoints: Vec<crate::checkpoint::SkippedCheckpoint>,
+}
+
+/// A place in the log: a segment and a byte offset inside it (header included).
+///
+/// ```
+/// use clickledger::log::LogPosition;
+/// let early = LogPosition { segment: 1, offset: 900 };
+/// let late = LogPosition { segment: 2, offset: 16 };
+/// assert!(early < late);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogPosition {
+    /// The segment number.
+    pub segment: u32,
+    /// Bytes from the start of the segment file.
+    pub offset: u64,
 }
 
 /// A damaged tail of the last segment, cut at open.
@@ -131,6 +152,25 @@ pub enum LogError {
     ReadOnly {
         /// The last segment.
         segment: PathBuf,
+    },
+    /// The log ends before the position a valid checkpoint was taken at. The log is
+    /// synced up to that position before the checkpoint is written, so the log lost
+    /// records it had made durable: it was restored from an older copy, cut by hand, or
+    /// its file system lost synced data.
+    #[error(
+        "the log ends before the position of checkpoint {checkpoint}: it needs segment \
+         {} up to offset {}, but {found}; the log was restored from an older copy or lost \
+         synced data: restore it, since opening it would forget claims and mint IDs again",
+        needed.segment,
+        needed.offset
+    )]
+    ShorterThanCheckpoint {
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+        /// Where its state was taken.
+        needed: LogPosition,
+        /// What the log holds instead.
+        found: String,
     },
     /// An earlier write or sync failed; the log accepts nothing until reopened.
     #[error("the log stopped after an I/O failure on {segment}; reopen the ledger")]

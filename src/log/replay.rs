@@ -11,7 +11,18 @@ use super::segment::{
     SEGMENT_HEADER_BYTES,
 };
 use super::writer::LogWriter;
-use super::{LogError, RecoveryReport, TornTail};
+use super::{LogError, LogPosition, RecoveryReport, TornTail};
+
+/// Where a replay starts when a checkpoint holds the state up to there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayFrom {
+    /// The checkpoint file, for messages.
+    pub checkpoint: PathBuf,
+    /// The position its state was taken at: replay starts with the record there.
+    pub position: LogPosition,
+    /// Bytes of the segments before `position.segment` (which may be gone).
+    pub earlier_segments_bytes: u64,
+}
 
 /// Replays the log under `data_dir`, calling `apply` for each record in order, and
 /// returns the writer positioned after the last valid record.
@@ -24,12 +35,17 @@ use super::{LogError, RecoveryReport, TornTail};
 /// log must be whole up to the last segment its marker names. `read_only` changes
 /// nothing on disk: a torn tail is reported but left in place, and the writer returned
 /// refuses appends.
+///
+/// With `from`, records before its position are not read (segments before it may be
+/// gone); a log that ends before it is [`LogError::ShorterThanCheckpoint`]. Without, the
+/// log must start with segment 1.
 pub fn replay(
     data_dir: &Path,
     seed: FrameSeed,
     segment_bytes_max: u64,
     existing: bool,
     read_only: bool,
+    from: Option<&ReplayFrom>,
     apply: &mut dyn FnMut(Record) -> Result<(), String>,
 ) -> Result<(LogWriter, RecoveryReport), LogError> {
     let log_dir = data_dir.join(LOG_DIR_NAME);
@@ -44,6 +60,7 @@ pub fn replay(
     let segments = list_segments(&log_dir)?;
     let marker = read_marker(&log_dir)?;
     check_marker(&log_dir, &segments, marker, existing)?;
+    check_start(&segments, from)?;
     let mut report = RecoveryReport::default();
     let Some(last_index) = segments.len().checked_sub(1) else {
         // Only a new directory gets here: `check_marker` refuses an existing empty log.
@@ -63,12 +80,17 @@ pub fn replay(
         return Ok((writer, report));
     };
 
-    let mut earlier_bytes = 0;
+    let mut earlier_bytes = from.map_or(0, |from| from.earlier_segments_bytes);
     let mut last_end = SegmentEnd {
         valid_bytes: 0,
         sealed: false,
     };
     for (index, (number, path)) in segments.iter().enumerate() {
+        let start_offset = match from {
+            Some(from) if *number < from.position.segment => continue,
+            Some(from) if *number == from.position.segment => Some((from, from.position.offset)),
+            _ => None,
+        };
         let is_last = index == last_index;
         // A segment the marker names was complete, header synced, before it was named.
         let named = marker.is_some_and(|last_named| *number <= last_named);
@@ -83,7 +105,7 @@ pub fn replay(
         let creation_durable = existing && *number == 1;
         let end = replay_segment(
             path,
-            *number,
+            (*number, start_offset),
             seed,
             tail,
             creation_durable,
@@ -104,7 +126,10 @@ pub fn replay(
             });
         }
     }
-    report.segments = segments.len() as u64;
+    report.segments = segments
+        .iter()
+        .filter(|(number, _)| from.is_none_or(|from| *number >= from.position.segment))
+        .count() as u64;
     let last = segments[last_index].clone();
     if marker != Some(last.0) && !read_only {
         // A crash between creating a segment and recording it, or a fresh directory.
@@ -124,6 +149,44 @@ pub fn replay(
         writer.start_next_segment()?;
     }
     Ok((writer, report))
+}
+
+/// Checks that the segments found reach where the replay starts: segment 1 for a full
+/// replay, the checkpoint's segment otherwise.
+fn check_start(segments: &[(u32, PathBuf)], from: Option<&ReplayFrom>) -> Result<(), LogError> {
+    let Some((first, first_path)) = segments.first() else {
+        return match from {
+            Some(from) => Err(shorter_than_checkpoint(
+                from,
+                "the log has no segment".to_owned(),
+            )),
+            None => Ok(()),
+        };
+    };
+    let last = segments.last().map_or(*first, |(number, _)| *number);
+    match from {
+        None if *first != 1 => Err(LogError::MissingSegment {
+            number: 1,
+            found: first_path.clone(),
+        }),
+        Some(from) if from.position.segment < *first => Err(LogError::MissingSegment {
+            number: from.position.segment,
+            found: first_path.clone(),
+        }),
+        Some(from) if from.position.segment > last => Err(shorter_than_checkpoint(
+            from,
+            format!("its last segment is {last}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn shorter_than_checkpoint(from: &ReplayFrom, found: String) -> LogError {
+    LogError::ShorterThanCheckpoint {
+        checkpoint: from.checkpoint.clone(),
+        needed: from.position,
+        found,
+    }
 }
 
 /// Checks the segments found against the last-segment marker.
@@ -200,10 +263,10 @@ struct SegmentEnd {
     sealed: bool,
 }
 
-/// Replays one segment and says where it ends.
+/// Replays one segment and says where it ends; with a start, from that offset on.
 fn replay_segment(
     path: &Path,
-    number: u32,
+    (number, start): (u32, Option<(&ReplayFrom, u64)>),
     seed: FrameSeed,
     tail: Tail,
     creation_durable: bool,
@@ -228,6 +291,15 @@ fn replay_segment(
     header?;
 
     let mut offset = SEGMENT_HEADER_BYTES;
+    if let Some((from, start)) = start {
+        if start > bytes.len() as u64 || start < offset as u64 {
+            return Err(shorter_than_checkpoint(
+                from,
+                format!("{} is {} bytes long", path.display(), bytes.len()),
+            ));
+        }
+        offset = start as usize;
+    }
     while offset < bytes.len() {
         let corrupt = |problem: String| LogError::Corrupt {
             segment: path.to_owned(),

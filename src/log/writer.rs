@@ -137,6 +137,16 @@ impl LogWriter {
         self.earlier_segments_bytes + self.segment_bytes + self.buffer.len() as u64
     }
 
+    /// Where the next record will start, and the bytes of the segments before its
+    /// segment. Buffered records count as written: sync first for a durable position.
+    pub(crate) fn position(&self) -> (super::LogPosition, u64) {
+        let position = super::LogPosition {
+            segment: self.number,
+            offset: self.segment_bytes + self.buffer.len() as u64,
+        };
+        (position, self.earlier_segments_bytes)
+    }
+
     /// Seals the active segment (its seal record synced, so a later segment never
     /// outlives an earlier one's tail) and starts the next.
     fn roll(&mut self) -> Result<(), LogError> {
