@@ -229,6 +229,7 @@ impl Ledger {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger, LedgerError> {
         let dir = dir.as_ref().to_owned();
         check_segment_bytes_max(options.segment_bytes_max)?;
+        check_retention_days(options.retention_days)?;
         if !options.read_only {
             std::fs::create_dir_all(&dir).map_err(|source| LogError::io("create", &dir, source))?;
         }
@@ -248,7 +249,6 @@ impl Ledger {
             Some(key) => key,
             None => secret::generate(&dir)?,
         };
-        check_retention_days(options.retention_days)?;
         let seed = secret::frame_seed(&id_key);
         let start = checkpointing::newest_usable(&dir, &id_key, options.shard, existing)?;
         let (mut state, from, skipped_checkpoints) = start;
