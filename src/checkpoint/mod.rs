@@ -35,7 +35,7 @@ pub const TEMPORARY_SUFFIX: &str = ".new";
 
 /// Buffer of the writes and reads of a checkpoint: large, since a checkpoint is written
 /// and read front to back in one pass.
-const IO_BUFFER_BYTES: usize = 4 << 20;
+const IO_BUFFER_BYTES: usize = 1 << 20;
 
 pub use crate::log::LogPosition;
 
