@@ -208,6 +208,8 @@ pub struct Ledger {
     /// and no click may be recorded on them again. Raised under every program lock and
     /// the writer (see `checkpointing`), read under either.
     dropped_before: AtomicU32,
+    /// Held by a checkpoint from start to end: checkpoints are taken one at a time.
+    checkpointing: Mutex<()>,
     /// Held open for the ledger's life: its advisory lock keeps a second ledger, in this
     /// process or another, from writing the same log. The OS releases it if we die.
     /// `None` only for a read-only open of a directory without a lock file.
@@ -252,7 +254,12 @@ impl Ledger {
         let seed = secret::frame_seed(&id_key);
         let start = checkpointing::newest_usable(&dir, &id_key, options.shard, existing)?;
         let (mut state, from, skipped_checkpoints) = start;
-        let mut apply = |record| state.apply(record);
+        let lenient_until = from.as_ref().map(|from| from.durable_until);
+        let mut apply = |record, position| {
+            // The checkpoint's slot tables may already hold what these records did.
+            state.lenient = lenient_until.is_some_and(|until| position < until);
+            state.apply(record)
+        };
         let (mut log, mut recovery) = log::replay(
             &dir,
             seed,
@@ -298,6 +305,7 @@ impl Ledger {
             counters: state.counters,
             recovery,
             dropped_before: AtomicU32::new(state.dropped_before),
+            checkpointing: Mutex::new(()),
             _lock: lock,
         })
     }
@@ -1089,6 +1097,9 @@ struct ReplayState {
     created: bool,
     /// Days before this one were dropped by retention (from the checkpoint loaded).
     dropped_before: u32,
+    /// The record applied was logged while the checkpoint loaded copied its slot
+    /// tables: its click or claims may be there already (see `checkpoint::format`).
+    lenient: bool,
 }
 
 impl ReplayState {
@@ -1103,6 +1114,7 @@ impl ReplayState {
             counters: Counters::default(),
             created: false,
             dropped_before: 0,
+            lenient: false,
         }
     }
 
@@ -1177,10 +1189,15 @@ impl ReplayState {
             ));
         }
         let partition = self.index.partition_or_create(day);
-        if partition.get(id.slot()).is_present() {
+        let minted = SlotEntry::minted(program, partner, kind);
+        let found = partition.get(id.slot());
+        let unclaimed = SlotEntry::from_bits(found.bits() & !SlotEntry::CLAIMED_BIT);
+        if found.is_present() && !(self.lenient && unclaimed == minted) {
             return Err(format!("click {id} minted twice"));
         }
-        partition.insert(id.slot(), SlotEntry::minted(program, partner, kind));
+        if !found.is_present() {
+            partition.insert(id.slot(), minted);
+        }
         self.counters.count_click(kind);
         Ok(())
     }
@@ -1235,7 +1252,8 @@ impl ReplayState {
         order_id: &str,
         claimed: &[ClickId],
     ) -> Result<(), String> {
-        if program.state.lock().by_order_id(order_id).is_some() {
+        let state = program.state.lock();
+        if state.by_order_id(order_id).is_some() {
             return Err(format!("order {order_id:?} converted twice"));
         }
         for id in claimed {
@@ -1243,7 +1261,9 @@ impl ReplayState {
             if !entry.is_present() || entry.program() != program.id {
                 return Err(format!("conversion claims {id}, unknown to its program"));
             }
-            if !self.index.claim(id) {
+            let claimed_before = state.by_claimed_click(id).is_some();
+            let claimed_now = self.index.claim(id);
+            if claimed_before || !(claimed_now || self.lenient) {
                 return Err(format!("click {id} claimed twice"));
             }
         }

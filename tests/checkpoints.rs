@@ -379,3 +379,63 @@ fn a_read_only_ledger_refuses_to_checkpoint_but_opens_from_one() {
         Err(LedgerError::Log(LogError::ReadOnly { .. }))
     ));
 }
+
+#[test]
+fn a_checkpoint_taken_while_clicks_and_claims_go_on_still_equals_a_full_replay() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger_dir, replay_dir) = (dir.path().join("ledger"), dir.path().join("replay"));
+    let ledger = Ledger::open(&ledger_dir, small_segments()).unwrap();
+    let program = ledger
+        .register_program_with_key(ProgramSettings::new("p1"), "pk1")
+        .unwrap();
+    let ids = Mutex::new(Vec::new());
+    let postbacks = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let at = Timestamp::from_unix(START);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let id = ledger
+                    .record_click(program, "a7", ClickKind::Click, at)
+                    .unwrap();
+                ids.lock().unwrap().push(id);
+            }
+        });
+        scope.spawn(|| {
+            let mut order = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let Some(id) = ids.lock().unwrap().last().copied() else {
+                    continue;
+                };
+                order += 1;
+                let query = format!("key=pk1&id=O{order}&amount=1&currency=EUR&cids={id}");
+                ledger.convert_query(&query, at).unwrap();
+                postbacks.lock().unwrap().push((query, at));
+            }
+        });
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            ledger.checkpoint().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        stop.store(true, Ordering::Relaxed);
+    });
+    ledger.flush().unwrap();
+    ledger.kill();
+
+    copy_dir(&ledger_dir, &replay_dir);
+    fs::remove_dir_all(replay_dir.join(CHECKPOINT_DIR_NAME)).unwrap();
+    let checkpointed = Ledger::open(&ledger_dir, small_segments()).unwrap();
+    let replayed = Ledger::open(&replay_dir, small_segments()).unwrap();
+    assert!(checkpointed.recovery().checkpoint.is_some());
+    let trace = Trace {
+        programs: vec![(program, "pk1".to_owned())],
+        ids: ids.into_inner().unwrap(),
+        postbacks: postbacks.into_inner().unwrap(),
+    };
+    assert!(trace.postbacks.len() > 10, "the claims did not run");
+    assert_same_ledger(&checkpointed, &replayed, &trace, 0);
+}

@@ -6,8 +6,14 @@
 //! meta      postcard of `Meta`                                      (meta_bytes)
 //! tables    partition count u32, then per partition: day u32, chunk count u32,
 //!           then per chunk: chunk number u32 and its 65,536 slots as u64 LE
-//! trailer   file bytes u64 (the whole file), CRC32 u32 of everything before it
+//! trailer   tables-until segment u32 and offset u64, file bytes u64 (the whole
+//!           file), CRC32 u32 of everything before it                (24 bytes)
 //! ```
+//!
+//! The meta section is the state at the header's position exactly. The slot tables are
+//! copied after the ledger resumed, so they may also hold clicks and claims logged
+//! between that position and the trailer's: replay applies the records in between
+//! leniently (a click or claim already there is not a contradiction).
 //!
 //! Slot tables, nearly all of a checkpoint, are written and read a chunk (512 KiB) at a
 //! time, as they lie in memory; only the small, variable rest goes through postcard. The
@@ -30,8 +36,8 @@ pub const CHECKPOINT_MAGIC: [u8; 8] = *b"CLKCHKPT";
 pub const CHECKPOINT_VERSION: u32 = 1;
 /// Bytes of the fixed header.
 pub const HEADER_BYTES: usize = 40;
-/// Bytes of the trailer: file length and CRC.
-pub const TRAILER_BYTES: usize = 12;
+/// Bytes of the trailer: tables-until position, file length and CRC.
+pub const TRAILER_BYTES: usize = 24;
 /// Chunks per day: a day has 2^32 slots.
 const CHUNKS_PER_DAY: u64 = (1u64 << 32) / CHUNK_SLOTS as u64;
 
@@ -86,15 +92,38 @@ impl<W: Write> Checksummed<W> {
     }
 }
 
-/// Writes a whole checkpoint to `out`; returns its length in bytes.
-pub(crate) fn write(
-    out: impl Write,
+/// A checkpoint written up to its trailer.
+pub(crate) struct Body<W> {
+    out: Checksummed<W>,
+}
+
+impl<W: Write> Body<W> {
+    /// Writes the trailer, naming `tables_until`: every click and claim the slot tables
+    /// may hold is logged before it. Returns the checkpoint's length in bytes, and the
+    /// output.
+    pub fn finish(mut self, tables_until: LogPosition) -> io::Result<(u64, W)> {
+        let out = &mut self.out;
+        out.put(&tables_until.segment.to_le_bytes())?;
+        out.put(&tables_until.offset.to_le_bytes())?;
+        let file_bytes = out.bytes + 8 + 4;
+        out.put(&file_bytes.to_le_bytes())?;
+        let crc = out.hasher.clone().finalize();
+        out.inner.write_all(&crc.to_le_bytes())?;
+        out.inner.flush()?;
+        Ok((file_bytes, self.out.inner))
+    }
+}
+
+/// Writes a checkpoint to `out` up to its trailer: the header, `meta` (the state at
+/// `position`), then the slot tables as they are while they are read.
+pub(crate) fn write_body<W: Write>(
+    out: W,
     seed: FrameSeed,
     position: LogPosition,
     earlier_segments_bytes: u64,
     meta: &Meta,
     partitions: &[std::sync::Arc<Partition>],
-) -> io::Result<u64> {
+) -> io::Result<Body<W>> {
     let meta_bytes = postcard::to_allocvec(meta).map_err(io::Error::other)?;
     let mut out = Checksummed {
         inner: out,
@@ -124,18 +153,15 @@ pub(crate) fn write(
         })?;
     }
 
-    let file_bytes = out.bytes + TRAILER_BYTES as u64;
-    out.put(&file_bytes.to_le_bytes())?;
-    let crc = out.hasher.clone().finalize();
-    out.inner.write_all(&crc.to_le_bytes())?;
-    out.inner.flush()?;
-    Ok(file_bytes)
+    Ok(Body { out })
 }
 
 /// A checkpoint read back whole and checked.
 pub(crate) struct Loaded {
     /// The log position its state is taken at.
     pub position: LogPosition,
+    /// The slot tables may hold clicks and claims logged up to here.
+    pub tables_until: LogPosition,
     /// Bytes of the log's segments before `position.segment`.
     pub earlier_segments_bytes: u64,
     /// Everything but the slot tables.
@@ -225,11 +251,17 @@ pub(crate) fn read(
     let mut meta_buffer = vec![0u8; meta_bytes as usize];
     input.take(&mut meta_buffer)?;
     let partitions = read_partitions(&mut input)?;
-    check_trailer(&mut input)?;
+    let tables_until = check_trailer(&mut input)?;
+    if tables_until < position {
+        return Err(damaged(format!(
+            "its tables end at {tables_until:?}, before its position {position:?}"
+        )));
+    }
     let meta = postcard::from_bytes(&meta_buffer)
         .map_err(|error| damaged(format!("its meta section does not decode: {error}")))?;
     Ok(Loaded {
         position,
+        tables_until,
         earlier_segments_bytes,
         meta,
         partitions,
@@ -312,13 +344,18 @@ fn read_partitions(input: &mut Verified<impl Read>) -> Result<Vec<Partition>, Lo
     Ok(partitions)
 }
 
-fn check_trailer(input: &mut Verified<impl Read>) -> Result<(), LoadError> {
+/// Checks the trailer; returns its tables-until position.
+fn check_trailer(input: &mut Verified<impl Read>) -> Result<LogPosition, LoadError> {
     if input.left_before_trailer() != 0 {
         return Err(damaged(format!(
             "{} bytes follow the slot tables before the trailer",
             input.left_before_trailer()
         )));
     }
+    let tables_until = LogPosition {
+        segment: input.u32()?,
+        offset: input.u64()?,
+    };
     let stated = input.u64()?;
     if stated != input.file_bytes {
         return Err(damaged(format!(
@@ -335,7 +372,7 @@ fn check_trailer(input: &mut Verified<impl Read>) -> Result<(), LoadError> {
             "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
         )));
     }
-    Ok(())
+    Ok(tables_until)
 }
 
 #[cfg(test)]
@@ -368,7 +405,12 @@ mod tests {
             offset: 99,
         };
         let mut bytes = Vec::new();
-        let length = write(&mut bytes, FrameSeed(5), position, 1000, &meta, &partitions).unwrap();
+        let body = write_body(&mut bytes, FrameSeed(5), position, 1000, &meta, &partitions);
+        let until = LogPosition {
+            segment: 3,
+            offset: 20,
+        };
+        let (length, _) = body.unwrap().finish(until).unwrap();
         assert_eq!(length, bytes.len() as u64);
         bytes
     }
@@ -385,6 +427,13 @@ mod tests {
             }
         );
         assert_eq!(loaded.earlier_segments_bytes, 1000);
+        assert_eq!(
+            loaded.tables_until,
+            LogPosition {
+                segment: 3,
+                offset: 20
+            }
+        );
         assert_eq!(loaded.meta, sample().0);
         let day = &loaded.partitions[0];
         assert_eq!(day.day(), 19_000);
@@ -406,6 +455,8 @@ mod tests {
         assert_eq!(bytes[16..24], 99u64.to_le_bytes());
         assert_eq!(bytes[24..32], 1000u64.to_le_bytes());
         let end = bytes.len();
+        assert_eq!(bytes[end - 24..end - 20], 3u32.to_le_bytes());
+        assert_eq!(bytes[end - 20..end - 12], 20u64.to_le_bytes());
         assert_eq!(bytes[end - 12..end - 4], (end as u64).to_le_bytes());
     }
 
@@ -416,7 +467,7 @@ mod tests {
         // Every byte of the small parts, and a sample of the slot tables.
         let positions = (0..200)
             .chain((200..bytes.len()).step_by(4099))
-            .chain(bytes.len() - 12..bytes.len());
+            .chain(bytes.len() - 24..bytes.len());
         for position in positions {
             let mut flipped = bytes.clone();
             flipped[position] ^= 0x40;

@@ -147,7 +147,34 @@ pub(crate) fn list(data_dir: &Path) -> Result<Vec<(LogPosition, PathBuf)>, LogEr
     Ok(found)
 }
 
-/// A checkpoint written to its temporary file, not yet synced or published.
+/// A checkpoint written to its temporary file up to its trailer.
+pub(crate) struct Unfinished {
+    body: format::Body<BufWriter<File>>,
+    temporary: PathBuf,
+    path: PathBuf,
+    position: LogPosition,
+}
+
+impl Unfinished {
+    /// Writes the trailer (see [`format::Body::finish`]).
+    pub fn finish(self, tables_until: LogPosition) -> Result<Unpublished, LogError> {
+        let temporary = self.temporary;
+        let write_error = |source| LogError::io("write", &temporary, source);
+        let (bytes, writer) = self.body.finish(tables_until).map_err(write_error)?;
+        let file = writer
+            .into_inner()
+            .map_err(|error| write_error(error.into_error()))?;
+        Ok(Unpublished {
+            file,
+            temporary: temporary.clone(),
+            path: self.path,
+            position: self.position,
+            bytes,
+        })
+    }
+}
+
+/// A checkpoint written whole to its temporary file, not yet synced or renamed.
 pub(crate) struct Unpublished {
     file: File,
     temporary: PathBuf,
@@ -156,8 +183,8 @@ pub(crate) struct Unpublished {
     bytes: u64,
 }
 
-/// Writes the checkpoint of `position` to a temporary file. The caller holds the state
-/// still meanwhile; the slow part, the fsync, comes after in [`publish`].
+/// Writes the checkpoint of `position` to a temporary file, up to its trailer. The
+/// fsync comes after, in [`publish`].
 pub(crate) fn write_temporary(
     data_dir: &Path,
     seed: FrameSeed,
@@ -165,15 +192,15 @@ pub(crate) fn write_temporary(
     earlier_segments_bytes: u64,
     meta: &Meta,
     partitions: &[std::sync::Arc<crate::index::Partition>],
-) -> Result<Unpublished, LogError> {
+) -> Result<Unfinished, LogError> {
     let dir = checkpoint_dir(data_dir);
     fs::create_dir_all(&dir).map_err(|source| LogError::io("create", &dir, source))?;
     let path = dir.join(file_name(position));
     let temporary = dir.join(format!("{}{TEMPORARY_SUFFIX}", file_name(position)));
     let file =
         File::create(&temporary).map_err(|source| LogError::io("create", &temporary, source))?;
-    let writer = BufWriter::with_capacity(IO_BUFFER_BYTES, &file);
-    let bytes = format::write(
+    let writer = BufWriter::with_capacity(IO_BUFFER_BYTES, file);
+    let body = format::write_body(
         writer,
         seed,
         position,
@@ -182,12 +209,11 @@ pub(crate) fn write_temporary(
         partitions,
     )
     .map_err(|source| LogError::io("write", &temporary, source))?;
-    Ok(Unpublished {
-        file,
+    Ok(Unfinished {
+        body,
         temporary,
         path,
         position,
-        bytes,
     })
 }
 

@@ -1,17 +1,25 @@
 //! Checkpoints of a ledger: taking one consistently, and starting an open from one.
 //!
-//! A checkpoint must hold exactly the state the log gives up to its position. Every
-//! change of state is made under a lock that the checkpoint also takes: a click under
-//! the writer, a conversion under its program's lock (from its decision to its
-//! conversion table), a program or partner under the registry's write lock. So the
+//! A checkpoint must give, with the log after its position, exactly the state a full
+//! replay gives. Every change of state is made under a lock the checkpoint also takes: a
+//! click under the writer, a conversion under its program's lock (from its decision to
+//! its conversion table), a program or partner under the registry's write lock. So the
 //! checkpoint takes every program lock (in number order), then the registry to read,
 //! then the writer, the ledger's lock order; with all of them held nothing moves. It
-//! syncs the log (the position must be durable before a checkpoint names it), writes the
-//! state to a temporary file, and lets go; the fsync, rename and pruning come after.
+//! syncs the log (a checkpoint must never name a position the log could lose), notes
+//! the position, applies retention and gathers everything but the slot tables (the
+//! registry, conversions, reservations, counters), then lets go.
 //!
-//! Clicks and claims therefore wait while the state is copied to the page cache, which
-//! is a sequential write of the slot tables (8 bytes per click): the report gives the
-//! time, [`super::CheckpointReport::blocked_us`].
+//! The slot tables, nearly all of the bytes, are written after the ledger resumed. Their
+//! entries only ever change one way (a slot is minted, then claimed), and each change is
+//! logged before it is made. So the tables as copied hold the state at the position,
+//! plus some clicks and claims logged after it; the checkpoint then takes the writer
+//! once more, syncs, and notes that second position in its trailer. An open replays the
+//! records between the two leniently (a click or claim already in the tables is no
+//! contradiction) and everything after strictly, which rebuilds the exact state.
+//!
+//! Clicks and claims wait only for the two syncs and the gathering, whose cost grows
+//! with the conversions kept, not the clicks: [`super::CheckpointReport::blocked_us`].
 
 use std::time::Instant;
 
@@ -21,7 +29,7 @@ use super::*;
 use crate::checkpoint::{
     self, CheckpointReport, Loaded, Meta, SkippedCheckpoint, StoredConversion,
 };
-use crate::log::ReplayFrom;
+use crate::log::{LogPosition, ReplayFrom};
 use crate::registry::ProgramState;
 
 impl Ledger {
@@ -30,9 +38,10 @@ impl Ledger {
     /// [`Options::retention_days`], days past the retention are dropped first, and log
     /// segments no kept checkpoint needs are removed after.
     ///
-    /// Clicks and claims wait while the state is written to the page cache (see
-    /// [`CheckpointReport::blocked_us`]); the fsync comes after they resume. The two
-    /// newest checkpoints are kept.
+    /// Clicks and claims wait for two log syncs and while the registry and conversions
+    /// are gathered, not while the slot tables are written (see the module
+    /// `ledger::checkpointing` and [`CheckpointReport::blocked_us`]). The two newest
+    /// checkpoints are kept; checkpoints are taken one at a time.
     ///
     /// ```
     /// use clickledger::{ClickKind, Ledger, ProgramSettings, Timestamp};
@@ -78,8 +87,27 @@ impl Ledger {
             }
             .into());
         }
-        let (unpublished, partitions_dropped, blocked) = self.write_checkpoint_frozen(now)?;
-        let (path, position, bytes) = checkpoint::publish(unpublished)?;
+        let _one_at_a_time = self.checkpointing.lock();
+        let frozen_from = Instant::now();
+        let frozen = self.freeze(now)?;
+        let mut blocked = frozen_from.elapsed();
+
+        let unfinished = checkpoint::write_temporary(
+            &self.dir,
+            secret::frame_seed(&self.id_key),
+            frozen.position,
+            frozen.earlier_segments_bytes,
+            &frozen.meta,
+            &frozen.partitions,
+        )?;
+        let synced_from = Instant::now();
+        let tables_until = {
+            let mut writer = self.writer.lock();
+            writer.log.sync()?;
+            writer.log.position().0
+        };
+        blocked += synced_from.elapsed();
+        let (path, position, bytes) = checkpoint::publish(unfinished.finish(tables_until)?)?;
         let (kept, checkpoints_removed) = checkpoint::prune(&self.dir)?;
         let segments_removed = match (self.options.retention_days, kept.first()) {
             (Some(_), Some(oldest)) => remove_segments_before(&self.dir, oldest.segment)?,
@@ -93,19 +121,15 @@ impl Ledger {
             bytes,
             blocked_us: blocked.as_micros() as u64,
             elapsed_us: started.elapsed().as_micros() as u64,
-            partitions_dropped: partitions_dropped as u64,
+            partitions_dropped: frozen.partitions_dropped as u64,
             checkpoints_removed,
             segments_removed,
         })
     }
 
-    /// Holds every lock (see the module's documentation), syncs the log, applies
-    /// retention and writes the state to a temporary file.
-    fn write_checkpoint_frozen(
-        &self,
-        now: Timestamp,
-    ) -> Result<(checkpoint::Unpublished, usize, std::time::Duration), LedgerError> {
-        let blocked_from = Instant::now();
+    /// Holds every lock (see the module's documentation) to sync the log, note the
+    /// position, apply retention and gather everything but the slot tables.
+    fn freeze(&self, now: Timestamp) -> Result<Frozen, LedgerError> {
         let programs: Vec<Arc<ProgramEntry>> = self.registry.read().programs().to_vec();
         let states: Vec<MutexGuard<'_, ProgramState>> = programs
             .iter()
@@ -116,26 +140,22 @@ impl Ledger {
             // A program registered between the listing and the registry lock has no lock
             // held: start again with it.
             drop((registry, states));
-            return self.write_checkpoint_frozen(now);
+            return self.freeze(now);
         }
         let mut writer = self.writer.lock();
         writer.log.sync()?;
         let (position, earlier_segments_bytes) = writer.log.position();
-        let dropped = match self.options.retention_days {
+        let partitions_dropped = match self.options.retention_days {
             Some(days) => self.drop_days_before(retention_cutoff(now, days)),
             None => 0,
         };
-        let meta = self.meta(&registry, &programs, &states, &writer);
-        let unpublished = checkpoint::write_temporary(
-            &self.dir,
-            secret::frame_seed(&self.id_key),
+        Ok(Frozen {
             position,
             earlier_segments_bytes,
-            &meta,
-            &self.index.partitions_by_day(),
-        )?;
-        drop((writer, registry, states));
-        Ok((unpublished, dropped, blocked_from.elapsed()))
+            meta: self.meta(&registry, &programs, &states, &writer),
+            partitions: self.index.partitions_by_day(),
+            partitions_dropped,
+        })
     }
 
     /// Drops the partitions of days before `day`; called with every lock held.
@@ -189,6 +209,16 @@ impl Ledger {
             conversions_kept,
         }
     }
+}
+
+/// What a checkpoint gathered with every lock held.
+struct Frozen {
+    position: LogPosition,
+    earlier_segments_bytes: u64,
+    meta: Meta,
+    /// The partitions then; their tables are read after the locks are released.
+    partitions: Vec<Arc<crate::index::Partition>>,
+    partitions_dropped: usize,
 }
 
 /// A kept conversion as its log record: what replay rebuilds it from.
@@ -258,11 +288,12 @@ pub(super) fn newest_usable(
                 .and_then(|loaded| ReplayState::from_checkpoint(id_key, shard, loaded)),
         };
         match usable {
-            Ok((state, earlier_segments_bytes)) => {
+            Ok((state, earlier_segments_bytes, durable_until)) => {
                 let from = ReplayFrom {
                     checkpoint: path,
                     position,
                     earlier_segments_bytes,
+                    durable_until,
                 };
                 return Ok((state, Some(from), skipped));
             }
@@ -278,16 +309,17 @@ pub(super) fn newest_usable(
 
 impl ReplayState {
     /// The state a checkpoint holds, checked as a replay checks records; also returns
-    /// the bytes of the log before the checkpoint's segment.
+    /// the bytes of the log before the checkpoint's segment, and where its tables end.
     fn from_checkpoint(
         id_key: &IdKey,
         shard: u8,
         loaded: Loaded,
-    ) -> Result<(ReplayState, u64), String> {
+    ) -> Result<(ReplayState, u64, LogPosition), String> {
         let Loaded {
             meta,
             partitions,
             earlier_segments_bytes,
+            tables_until,
             ..
         } = loaded;
         let mut state = ReplayState::new(id_key.clone(), shard);
@@ -329,7 +361,7 @@ impl ReplayState {
         counters
             .claimed_ids
             .store(meta.claimed_ids, Ordering::Relaxed);
-        Ok((state, earlier_segments_bytes))
+        Ok((state, earlier_segments_bytes, tables_until))
     }
 
     /// Adds a conversion a checkpoint kept, refusing what its program's table could not

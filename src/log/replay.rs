@@ -22,9 +22,13 @@ pub struct ReplayFrom {
     pub position: LogPosition,
     /// Bytes of the segments before `position.segment` (which may be gone).
     pub earlier_segments_bytes: u64,
+    /// The log was synced up to here before the checkpoint was published: a log that
+    /// ends before it lost records it had made durable.
+    pub durable_until: LogPosition,
 }
 
-/// Replays the log under `data_dir`, calling `apply` for each record in order, and
+/// Replays the log under `data_dir`, calling `apply` for each record in order, with the
+/// position it starts at, and
 /// returns the writer positioned after the last valid record.
 ///
 /// A damaged end of the last segment (a frame cut short, failing its CRC, or zeros)
@@ -46,7 +50,7 @@ pub fn replay(
     existing: bool,
     read_only: bool,
     from: Option<&ReplayFrom>,
-    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    apply: &mut dyn FnMut(Record, LogPosition) -> Result<(), String>,
 ) -> Result<(LogWriter, RecoveryReport), LogError> {
     let log_dir = data_dir.join(LOG_DIR_NAME);
     let log_dir_exists = check_log_dir(&log_dir)?;
@@ -131,6 +135,23 @@ pub fn replay(
         .filter(|(number, _)| from.is_none_or(|from| *number >= from.position.segment))
         .count() as u64;
     let last = segments[last_index].clone();
+    if let Some(from) = from {
+        let end = LogPosition {
+            segment: last.0,
+            offset: last_end.valid_bytes,
+        };
+        if end < from.durable_until {
+            let found = format!(
+                "it ends at offset {} of segment {}",
+                end.offset, end.segment
+            );
+            return Err(LogError::ShorterThanCheckpoint {
+                checkpoint: from.checkpoint.clone(),
+                needed: from.durable_until,
+                found,
+            });
+        }
+    }
     if marker != Some(last.0) && !read_only {
         // A crash between creating a segment and recording it, or a fresh directory.
         write_marker(&log_dir, last.0)?;
@@ -270,7 +291,7 @@ fn replay_segment(
     seed: FrameSeed,
     tail: Tail,
     creation_durable: bool,
-    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    apply: &mut dyn FnMut(Record, LogPosition) -> Result<(), String>,
     report: &mut RecoveryReport,
 ) -> Result<SegmentEnd, LogError> {
     let bytes = read_segment(path)?;
@@ -321,7 +342,11 @@ fn replay_segment(
                         sealed: true,
                     });
                 }
-                apply(record)
+                let position = LogPosition {
+                    segment: number,
+                    offset: offset as u64,
+                };
+                apply(record, position)
                     .map_err(|problem| corrupt(format!("inconsistent record: {problem}")))?;
                 report.records += 1;
                 offset += frame_bytes;
