@@ -82,10 +82,12 @@ pub struct Options {
     /// the directory with each other, not with a writer.
     pub read_only: bool,
     /// Keep clicks this many days, then drop their day's partition whole: a click is
-    /// kept at least `retention_days` × 24 hours, and a claim of a dropped click answers
-    /// `expired`. Days are dropped at open and by [`Ledger::checkpoint`], which also
-    /// removes the log segments that no kept checkpoint needs. `None` (the default)
-    /// keeps everything, log included. At least 1.
+    /// kept at least `retention_days` × 24 hours, a claim of a dropped click answers
+    /// `expired`, and a click dated on a dropped day is refused. Days are dropped by
+    /// [`Ledger::checkpoint`] (measured from the clock) or [`Ledger::checkpoint_at`],
+    /// which also remove the log segments no kept checkpoint needs; an open restores
+    /// what its checkpoint dropped. `None` (the default) keeps everything, log
+    /// included. At least 1.
     pub retention_days: Option<u32>,
 }
 
@@ -284,9 +286,6 @@ impl Ledger {
                 log.sync()?;
             }
             secret::store(&dir, &id_key)?;
-        }
-        if let Some(days) = options.retention_days {
-            state.drop_days_before(retention_cutoff(Timestamp::now(), days));
         }
         let days = state.days_after_replay();
         #[cfg(feature = "tracing")]
@@ -1236,13 +1235,6 @@ impl ReplayState {
             .fetch_add(conversion.claimed.len() as u64, Ordering::Relaxed);
         program.state.lock().insert(Arc::new(conversion));
         Ok(())
-    }
-
-    /// Drops the partitions of days before `day` (retention), keeping their minting
-    /// state: a dropped day's slots are never handed out again.
-    fn drop_days_before(&mut self, day: u32) -> usize {
-        self.dropped_before = self.dropped_before.max(day);
-        self.index.drop_days_before(self.dropped_before)
     }
 
     /// Sets the claim bits of a replayed conversion, checking what the writer checked.

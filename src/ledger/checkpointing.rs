@@ -62,9 +62,9 @@ impl Ledger {
     }
 
     /// [`Ledger::checkpoint`], with retention measured from `now` rather than the
-    /// clock (for tests, and tools that drive a ledger on a simulated clock). The open
-    /// measures retention from the clock: an earlier `now` does not bring back days
-    /// already dropped.
+    /// clock (for tests, replays of past traffic, and tools that drive a ledger on a
+    /// simulated clock). An earlier `now` than before does not bring back days already
+    /// dropped.
     ///
     /// ```
     /// use clickledger::{ClickKind, Ledger, Options, ProgramSettings, Timestamp};
@@ -72,7 +72,7 @@ impl Ledger {
     /// let options = Options { retention_days: Some(7), ..Options::default() };
     /// let ledger = Ledger::open(dir.path(), options).unwrap();
     /// let program = ledger.register_program(ProgramSettings::new("p1")).unwrap().id;
-    /// let clicked = Timestamp::now();
+    /// let clicked = Timestamp::parse_rfc3339("2025-03-01T10:00:00Z").unwrap();
     /// let id = ledger.record_click(program, "a7", ClickKind::Click, clicked).unwrap();
     ///
     /// let report = ledger.checkpoint_at(clicked.plus_seconds(9 * 86_400)).unwrap();
