@@ -439,3 +439,30 @@ fn a_checkpoint_taken_while_clicks_and_claims_go_on_still_equals_a_full_replay()
     assert!(trace.postbacks.len() > 10, "the claims did not run");
     assert_same_ledger(&checkpointed, &replayed, &trace, 0);
 }
+
+#[test]
+fn an_unusable_checkpoint_named_beyond_the_log_is_removed_not_kept_over_a_good_one() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("ledger");
+    let trace = two_checkpoints(&dir);
+    let checkpoint_dir = dir.join(CHECKPOINT_DIR_NAME);
+    let stranger = checkpoint_dir.join("checkpoint-00009999-000000000016.ckpt");
+    fs::write(&stranger, b"not ours").unwrap();
+    let ledger = Ledger::open(&dir, small_segments()).unwrap();
+    assert_eq!(ledger.recovery().skipped_checkpoints[0].path, stranger);
+    let report = ledger.checkpoint().unwrap();
+    drop(ledger);
+    assert!(!stranger.exists());
+    assert_eq!(checkpoints(&dir).len(), 2);
+    assert_eq!(checkpoints(&dir)[1], report.path);
+    let recovery = open_and_compare(&dir, &trace);
+    assert!(recovery.skipped_checkpoints.is_empty());
+
+    // A pipe in a checkpoint's place is skipped without being opened.
+    let pipe = checkpoint_dir.join("checkpoint-00009999-000000000017.ckpt");
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+    if made.is_ok_and(|status| status.success()) {
+        let ledger = Ledger::open(&dir, small_segments()).unwrap();
+        assert_eq!(ledger.recovery().skipped_checkpoints[0].path, pipe);
+    }
+}

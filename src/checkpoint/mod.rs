@@ -194,7 +194,11 @@ pub(crate) fn write_temporary(
     partitions: &[std::sync::Arc<crate::index::Partition>],
 ) -> Result<Unfinished, LogError> {
     let dir = checkpoint_dir(data_dir);
-    fs::create_dir_all(&dir).map_err(|source| LogError::io("create", &dir, source))?;
+    if !dir.is_dir() {
+        fs::create_dir(&dir).map_err(|source| LogError::io("create", &dir, source))?;
+        // The new directory's entry must be durable before a file in it is published.
+        sync_dir(data_dir)?;
+    }
     let path = dir.join(file_name(position));
     let temporary = dir.join(format!("{}{TEMPORARY_SUFFIX}", file_name(position)));
     let file =
@@ -237,13 +241,24 @@ pub(crate) fn publish(unpublished: Unpublished) -> Result<(PathBuf, LogPosition,
     Ok((path, position, bytes))
 }
 
-/// Removes every checkpoint but the newest [`CHECKPOINTS_KEPT`], and temporary files
-/// crashes left; returns the positions kept (oldest first) and how many were removed.
-pub(crate) fn prune(data_dir: &Path) -> Result<(Vec<LogPosition>, u64), LogError> {
+/// Removes, after the checkpoint at `newest` was published, every checkpoint but the
+/// newest [`CHECKPOINTS_KEPT`] and the temporary files crashes left; returns the
+/// positions kept (oldest first) and how many were removed.
+///
+/// A checkpoint named after `newest` cannot be this ledger's: the open that preceded
+/// found it unusable (damaged, or of another ledger's log), so it is removed too rather
+/// than kept in place of a good one.
+pub(crate) fn prune(
+    data_dir: &Path,
+    newest: LogPosition,
+) -> Result<(Vec<LogPosition>, u64), LogError> {
     let dir = checkpoint_dir(data_dir);
-    let found = list(data_dir)?;
+    let (mut found, beyond): (Vec<_>, Vec<_>) = list(data_dir)?
+        .into_iter()
+        .partition(|(position, _)| *position <= newest);
     let remove_count = found.len().saturating_sub(CHECKPOINTS_KEPT);
-    for (_, path) in &found[..remove_count] {
+    let removed: Vec<_> = found.drain(..remove_count).chain(beyond).collect();
+    for (_, path) in &removed {
         fs::remove_file(path).map_err(|source| LogError::io("remove", path, source))?;
     }
     for entry in fs::read_dir(&dir).map_err(|source| LogError::io("list", &dir, source))? {
@@ -259,22 +274,19 @@ pub(crate) fn prune(data_dir: &Path) -> Result<(Vec<LogPosition>, u64), LogError
         }
     }
     sync_dir(&dir)?;
-    let kept = found[remove_count..]
-        .iter()
-        .map(|(position, _)| *position)
-        .collect();
-    Ok((kept, remove_count as u64))
+    let kept = found.iter().map(|(position, _)| *position).collect();
+    Ok((kept, removed.len() as u64))
 }
 
 /// Loads and checks one checkpoint file; the error says why it cannot be used.
 pub(crate) fn load(path: &Path, position: LogPosition, seed: FrameSeed) -> Result<Loaded, String> {
-    let file = File::open(path).map_err(|error| format!("cannot open it: {error}"))?;
-    let metadata = file
-        .metadata()
-        .map_err(|error| format!("cannot inspect it: {error}"))?;
+    // Inspected before it is opened: opening a pipe put in its place would block.
+    let metadata =
+        fs::symlink_metadata(path).map_err(|error| format!("cannot inspect it: {error}"))?;
     if !metadata.is_file() {
-        return Err("it is not a plain file".to_owned());
+        return Err("it is not a plain file (a link, a directory, a device or a pipe)".to_owned());
     }
+    let file = File::open(path).map_err(|error| format!("cannot open it: {error}"))?;
     let reader = BufReader::with_capacity(IO_BUFFER_BYTES, file);
     let loaded = format::read(reader, metadata.len(), seed).map_err(|error| error.to_string())?;
     if loaded.position != position {

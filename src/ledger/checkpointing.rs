@@ -108,7 +108,7 @@ impl Ledger {
         };
         blocked += synced_from.elapsed();
         let (path, position, bytes) = checkpoint::publish(unfinished.finish(tables_until)?)?;
-        let (kept, checkpoints_removed) = checkpoint::prune(&self.dir)?;
+        let (kept, checkpoints_removed) = checkpoint::prune(&self.dir, position)?;
         let segments_removed = match (self.options.retention_days, kept.first()) {
             (Some(_), Some(oldest)) => remove_segments_before(&self.dir, oldest.segment)?,
             _ => 0,
