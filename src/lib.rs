@@ -32,12 +32,15 @@
 //! - [`log`]: the append-only, CRC32-framed log, the single source of truth, and its
 //!   recovery at open.
 //! - [`index`]: per-day slot tables holding 8 bytes per click, rebuilt from the log.
+//! - [`checkpoint`]: the state written with the log position it matches
+//!   ([`Ledger::checkpoint`]), so that an open replays only the log after it; retention
+//!   ([`Options::retention_days`]) drops old days when one is taken.
 //! - [`ledger`]: the orchestration; the claim rule is described in `docs/SEMANTICS.md`.
 //! - [`postback`] and [`money`]: strict parsing of postbacks and exact amounts.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`. With `default-features = false`
 //! the library builds without the command-line tool's dependencies; the `tracing`
-//! feature adds lifecycle logging (open, recovery).
+//! feature adds lifecycle logging (open, recovery, checkpoints).
 
 #![warn(missing_docs)]
 

@@ -151,3 +151,31 @@ fn a_retention_of_zero_days_is_refused() {
         Ok(_) => panic!("retention of 0 days accepted"),
     }
 }
+
+#[test]
+fn once_segments_are_removed_a_ledger_without_a_usable_checkpoint_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), retention(30)).unwrap();
+    let program = ledger
+        .register_program_with_key(ProgramSettings::new("p1"), "pk1")
+        .unwrap();
+    for _ in 0..3 {
+        for _ in 0..300 {
+            ledger
+                .record_click(program, "a7", ClickKind::Click, Timestamp::now())
+                .unwrap();
+        }
+        ledger.checkpoint().unwrap();
+    }
+    drop(ledger);
+    for entry in fs::read_dir(dir.path().join("checkpoints")).unwrap() {
+        fs::write(entry.unwrap().path(), b"damaged").unwrap();
+    }
+    match Ledger::open(dir.path(), retention(30)) {
+        Err(LedgerError::Log(clickledger::log::LogError::MissingSegment { number, .. })) => {
+            assert_eq!(number, 1)
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a log without its beginning opened with no checkpoint"),
+    }
+}
