@@ -927,6 +927,14 @@ fn conversion_record(
     }
 }
 
+/// An ID that appears twice in `ids` (at most 64 of them: a postback's limit), if any.
+fn repeated_id(ids: &[ClickId]) -> Option<ClickId> {
+    ids.iter()
+        .enumerate()
+        .find(|(index, id)| ids[..*index].contains(id))
+        .map(|(_, id)| *id)
+}
+
 /// The conversion a logged record describes; `partner` is its attributed click's.
 fn conversion_from_record(record: ConversionRecord, partner: String) -> Conversion {
     let verdicts: Vec<IdVerdict> = record
@@ -1248,6 +1256,9 @@ impl ReplayState {
         if state.by_order_id(order_id).is_some() {
             return Err(format!("order {order_id:?} converted twice"));
         }
+        if let Some(id) = repeated_id(claimed) {
+            return Err(format!("one conversion claims {id} twice"));
+        }
         for id in claimed {
             let entry = self.index.get(id);
             if !entry.is_present() || entry.program() != program.id {
@@ -1315,6 +1326,51 @@ mod tests {
         };
         let error = state.apply(Record::ConversionRecorded(record)).unwrap_err();
         assert!(error.contains("leaves no next"), "{error}");
+    }
+
+    #[test]
+    fn a_conversion_claiming_one_id_twice_is_refused_at_replay_even_leniently() {
+        let key = IdKey::from_bytes([1; IdKey::BYTES]);
+        let mut state = ReplayState::new(key.clone(), 0);
+        let at = Timestamp::from_unix(1_740_823_200);
+        let id = key.mint(at, 0, 0);
+        let program = ProgramRecord {
+            id: ProgramId(0),
+            key_sha256: [7; 32],
+            settings: ProgramSettings::new("p1"),
+        };
+        let setup = [
+            Record::LedgerCreated,
+            Record::ProgramRegistered(program),
+            Record::PartnerRegistered {
+                id: PartnerId(0),
+                name: "a7".to_owned(),
+            },
+            Record::SlotsReserved {
+                day: at.day(),
+                slot_end: 64,
+            },
+            Record::ClickRecorded {
+                id,
+                program: ProgramId(0),
+                partner: PartnerId(0),
+                kind: ClickKind::Click,
+            },
+        ];
+        for record in setup {
+            assert_eq!(state.apply(record), Ok(()));
+        }
+        let twice = ConversionRecord {
+            id: 1,
+            program: ProgramId(0),
+            at: at.unix(),
+            order: crate::order::Order::new("A1", crate::money::Currency::parse("EUR").unwrap()),
+            attributed: *id.as_bytes(),
+            verdicts: vec![(*id.as_bytes(), Verdict::Accepted); 2],
+        };
+        state.lenient = true;
+        let error = state.apply(Record::ConversionRecorded(twice)).unwrap_err();
+        assert!(error.contains("twice"), "{error}");
     }
 
     #[test]

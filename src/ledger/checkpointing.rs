@@ -373,6 +373,9 @@ impl ReplayState {
             .cloned()
             .ok_or("a kept conversion of an unregistered program")?;
         let conversion = conversion_from_record(stored.record, stored.partner);
+        if let Some(id) = repeated_id(&conversion.claimed) {
+            return Err(format!("a kept conversion claims {id} twice"));
+        }
         let mut state = program.state.lock();
         if state.by_order_id(&conversion.order.order_id).is_some() {
             return Err(format!("order {:?} kept twice", conversion.order.order_id));
