@@ -71,6 +71,16 @@ pub enum LedgerError {
         /// UTC day number.
         day: u32,
     },
+    /// Retention dropped this day: a click dated on it would be `expired` at once.
+    #[error(
+        "{} (UTC day {day}) is older than the retention kept: clicks dated that day are \
+         no longer recorded",
+        day_date(*day)
+    )]
+    DayDropped {
+        /// UTC day number.
+        day: u32,
+    },
 }
 
 /// The date of UTC day `day`, as `2023-11-14`.

@@ -9,7 +9,7 @@
 
 use hashbrown::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -34,6 +34,8 @@ use crate::program::{ClickKind, ConversionKind, PartnerId, ProgramId, ProgramSet
 use crate::registry::{key_digest, ProgramEntry, Registry};
 use crate::secret;
 use crate::time::Timestamp;
+
+mod checkpointing;
 
 /// Default clock tolerance: a click may be dated up to 5 minutes ahead of a postback
 /// (servers' clocks drift; the field cases settle on five minutes).
@@ -91,6 +93,14 @@ pub struct Options {
     pub io: Io,
     /// What damage the open tolerates: a torn tail by default (see [`RecoveryMode`]).
     pub recovery: RecoveryMode,
+    /// Keep clicks this many days, then drop their day's partition whole: a click is
+    /// kept at least `retention_days` × 24 hours, a claim of a dropped click answers
+    /// `expired`, and a click dated on a dropped day is refused. Days are dropped by
+    /// [`Ledger::checkpoint`] (measured from the clock) or [`Ledger::checkpoint_at`],
+    /// which also remove the log segments no kept checkpoint needs; an open restores
+    /// what its checkpoint dropped. `None` (the default) keeps everything, log
+    /// included. At least 1.
+    pub retention_days: Option<u32>,
 }
 
 impl Default for Options {
@@ -103,6 +113,7 @@ impl Default for Options {
             durability: Durability::Sync,
             io: Io::Os,
             recovery: RecoveryMode::TolerateTornTail,
+            retention_days: None,
         }
     }
 }
@@ -216,6 +227,12 @@ pub struct Ledger {
     killed: bool,
     counters: Counters,
     recovery: RecoveryReport,
+    /// Days before this one were dropped by retention: their clicks answer `expired`,
+    /// and no click may be recorded on them again. Raised under every program lock and
+    /// the writer (see `checkpointing`), read under either.
+    dropped_before: AtomicU32,
+    /// Held by a checkpoint from start to end: checkpoints are taken one at a time.
+    checkpointing: Mutex<()>,
     /// Held open for the ledger's life: its advisory lock keeps a second ledger, in this
     /// process or another, from writing the same log. The OS releases it if we die.
     /// `None` only for a read-only open of a directory without a lock file.
@@ -239,6 +256,7 @@ impl Ledger {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger, LedgerError> {
         let dir = dir.as_ref().to_owned();
         check_segment_bytes_max(options.segment_bytes_max)?;
+        check_retention_days(options.retention_days)?;
         if !options.read_only {
             std::fs::create_dir_all(&dir).map_err(|source| LogError::io("create", &dir, source))?;
         }
@@ -258,18 +276,35 @@ impl Ledger {
             Some(key) => key,
             None => secret::generate(&dir)?,
         };
-        let mut state = ReplayState::new(id_key.clone(), options.shard);
-        let mut apply = |record| state.apply(record);
-        let (mut log, recovery) = log::replay(
+        let seed = secret::frame_seed(&id_key);
+        // A point-in-time recovery replays from the start when it can: a cut before a
+        // checkpoint's position would leave that checkpoint ahead of the log.
+        let full_replay = options.recovery == RecoveryMode::PointInTime;
+        let start =
+            checkpointing::newest_usable(&dir, &id_key, options.shard, existing, full_replay)?;
+        let (mut state, from, skipped_checkpoints) = start;
+        let lenient_until = from.as_ref().map(|from| from.durable_until);
+        let mut apply = |record, position| {
+            // The checkpoint's slot tables may already hold what these records did.
+            state.lenient = lenient_until.is_some_and(|until| position < until);
+            state.apply(record)
+        };
+        let (mut log, mut recovery) = log::replay(
             &options.io,
             &dir,
-            secret::frame_seed(&id_key),
+            seed,
             options.segment_bytes_max,
             existing,
             options.read_only,
             options.recovery,
+            from.as_ref(),
             &mut apply,
         )?;
+        recovery.checkpoint = from.map(|from| from.checkpoint);
+        recovery.skipped_checkpoints = skipped_checkpoints;
+        if let Some(cut) = recovery.point_in_time.as_ref().filter(|cut| cut.repaired) {
+            checkpointing::remove_checkpoints_after(&dir, cut.at)?;
+        }
         if existing && !state.created {
             return Err(LogError::Emptied { log_dir }.into());
         }
@@ -309,6 +344,8 @@ impl Ledger {
             killed: false,
             counters: state.counters,
             recovery,
+            dropped_before: AtomicU32::new(state.dropped_before),
+            checkpointing: Mutex::new(()),
             _lock: lock,
         })
     }
@@ -586,6 +623,9 @@ impl Ledger {
             None => self.register_partner(partner)?,
         };
         let mut writer = self.writer.lock();
+        if at.day() < self.dropped_before.load(Ordering::Acquire) {
+            return Err(LedgerError::DayDropped { day: at.day() });
+        }
         let slot = allocate_slot(&mut writer, at.day())?;
         let id = self.id_key.mint(at, self.options.shard, slot);
         let position = writer.log.append(&Record::ClickRecorded {
@@ -596,7 +636,7 @@ impl Ledger {
         })?;
         self.index
             .insert(at.day(), slot, SlotEntry::minted(program, partner, kind));
-        drop(writer);
+        // Counted under the writer, so that a checkpoint's counts match its position.
         self.counters.count_click(kind);
         Ok(self.pending(id, position))
     }
@@ -942,6 +982,9 @@ impl Ledger {
         if id.shard() != self.options.shard || !self.id_key.verify(id) {
             return Verdict::Forged;
         }
+        if id.time().day() < self.dropped_before.load(Ordering::Acquire) {
+            return Verdict::Expired;
+        }
         let entry = self.index.get(id);
         if !entry.is_present() {
             return Verdict::Unknown;
@@ -1140,6 +1183,42 @@ fn conversion_record(
     }
 }
 
+/// An ID that appears twice in `ids` (at most 64 of them: a postback's limit), if any.
+fn repeated_id(ids: &[ClickId]) -> Option<ClickId> {
+    ids.iter()
+        .enumerate()
+        .find(|(index, id)| ids[..*index].contains(id))
+        .map(|(_, id)| *id)
+}
+
+/// The conversion a logged record describes; `partner` is its attributed click's.
+fn conversion_from_record(record: ConversionRecord, partner: String) -> Conversion {
+    let verdicts: Vec<IdVerdict> = record
+        .verdicts
+        .iter()
+        .map(|(bytes, verdict)| IdVerdict {
+            id: IdText::Parsed(ClickId::from_bytes(*bytes)),
+            verdict: *verdict,
+        })
+        .collect();
+    let claimed: Vec<ClickId> = record
+        .verdicts
+        .iter()
+        .filter(|(_, verdict)| *verdict == Verdict::Accepted)
+        .map(|(bytes, _)| ClickId::from_bytes(*bytes))
+        .collect();
+    Conversion {
+        id: ConversionId(record.id),
+        program: record.program,
+        order: record.order,
+        attributed_click: ClickId::from_bytes(record.attributed),
+        partner,
+        claimed,
+        verdicts,
+        at: Timestamp::from_unix(record.at),
+    }
+}
+
 /// The answer to a postback whose program and order id were seen before.
 fn retry_outcome(original: &Arc<Conversion>, postback: &Postback) -> Outcome {
     if original.order.is_retried_by(&postback.order) {
@@ -1171,7 +1250,23 @@ fn check_required(settings: &ProgramSettings, postback: &Postback) -> Result<(),
     Ok(())
 }
 
-/// Names and keys: 1 to 128 visible ASCII characters.
+/// The first day kept at `now` with a retention of `retention_days`: a day is dropped
+/// once it ended `retention_days` whole days before `now`'s day began.
+fn retention_cutoff(now: Timestamp, retention_days: u32) -> u32 {
+    now.day().saturating_sub(retention_days)
+}
+
+fn check_retention_days(days: Option<u32>) -> Result<(), LedgerError> {
+    if days == Some(0) {
+        return Err(LedgerError::InvalidInput {
+            what: "retention_days",
+            expected: "at least 1 day, or none to keep everything",
+            found: "0".to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn check_segment_bytes_max(bytes: u64) -> Result<(), LedgerError> {
     if (SEGMENT_BYTES_MAX_LEAST..=SEGMENT_BYTES_MAX_LIMIT).contains(&bytes) {
         return Ok(());
@@ -1263,6 +1358,11 @@ struct ReplayState {
     counters: Counters,
     /// The log's first record, [`Record::LedgerCreated`], was seen.
     created: bool,
+    /// Days before this one were dropped by retention (from the checkpoint loaded).
+    dropped_before: u32,
+    /// The record applied was logged while the checkpoint loaded copied its slot
+    /// tables: its click or claims may be there already (see `checkpoint::format`).
+    lenient: bool,
 }
 
 impl ReplayState {
@@ -1276,6 +1376,8 @@ impl ReplayState {
             last_conversion: 0,
             counters: Counters::default(),
             created: false,
+            dropped_before: 0,
+            lenient: false,
         }
     }
 
@@ -1337,6 +1439,11 @@ impl ReplayState {
             ));
         }
         let day = id.time().day();
+        if day < self.dropped_before {
+            return Err(format!(
+                "click {id} is dated on a day retention dropped before the record"
+            ));
+        }
         let mint = self.days.entry(day).or_default();
         if id.slot() >= mint.reserved_end {
             return Err(format!(
@@ -1345,10 +1452,15 @@ impl ReplayState {
             ));
         }
         let partition = self.index.partition_or_create(day);
-        if partition.get(id.slot()).is_present() {
+        let minted = SlotEntry::minted(program, partner, kind);
+        let found = partition.get(id.slot());
+        let unclaimed = SlotEntry::from_bits(found.bits() & !SlotEntry::CLAIMED_BIT);
+        if found.is_present() && !(self.lenient && unclaimed == minted) {
             return Err(format!("click {id} minted twice"));
         }
-        partition.insert(id.slot(), SlotEntry::minted(program, partner, kind));
+        if !found.is_present() {
+            partition.insert(id.slot(), minted);
+        }
         self.counters.count_click(kind);
         Ok(())
     }
@@ -1378,36 +1490,14 @@ impl ReplayState {
             .partner_name(self.index.get(&attributed).partner())
             .unwrap_or_default()
             .to_owned();
-        let verdicts: Vec<IdVerdict> = record
-            .verdicts
-            .iter()
-            .map(|(bytes, verdict)| IdVerdict {
-                id: IdText::Parsed(ClickId::from_bytes(*bytes)),
-                verdict: *verdict,
-            })
-            .collect();
-        let claimed: Vec<ClickId> = record
-            .verdicts
-            .iter()
-            .filter(|(_, verdict)| *verdict == Verdict::Accepted)
-            .map(|(bytes, _)| ClickId::from_bytes(*bytes))
-            .collect();
-        self.claim_replayed(&program, &record.order.order_id, &claimed)?;
-        self.last_conversion = record.id;
+        let conversion = conversion_from_record(record, partner);
+        self.claim_replayed(&program, &conversion.order.order_id, &conversion.claimed)?;
+        self.last_conversion = conversion.id.0;
         self.counters.conversions.fetch_add(1, Ordering::Relaxed);
         self.counters
             .claimed_ids
-            .fetch_add(claimed.len() as u64, Ordering::Relaxed);
-        program.state.lock().insert(Arc::new(Conversion {
-            id: ConversionId(record.id),
-            program: record.program,
-            order: record.order,
-            attributed_click: attributed,
-            partner,
-            claimed,
-            verdicts,
-            at: Timestamp::from_unix(record.at),
-        }));
+            .fetch_add(conversion.claimed.len() as u64, Ordering::Relaxed);
+        program.state.lock().insert(Arc::new(conversion));
         Ok(())
     }
 
@@ -1418,15 +1508,21 @@ impl ReplayState {
         order_id: &str,
         claimed: &[ClickId],
     ) -> Result<(), String> {
-        if program.state.lock().by_order_id(order_id).is_some() {
+        let state = program.state.lock();
+        if state.by_order_id(order_id).is_some() {
             return Err(format!("order {order_id:?} converted twice"));
+        }
+        if let Some(id) = repeated_id(claimed) {
+            return Err(format!("one conversion claims {id} twice"));
         }
         for id in claimed {
             let entry = self.index.get(id);
             if !entry.is_present() || entry.program() != program.id {
                 return Err(format!("conversion claims {id}, unknown to its program"));
             }
-            if !self.index.claim(id) {
+            let claimed_before = state.by_claimed_click(id).is_some();
+            let claimed_now = self.index.claim(id);
+            if claimed_before || !(claimed_now || self.lenient) {
                 return Err(format!("click {id} claimed twice"));
             }
         }
@@ -1486,6 +1582,51 @@ mod tests {
         };
         let error = state.apply(Record::ConversionRecorded(record)).unwrap_err();
         assert!(error.contains("leaves no next"), "{error}");
+    }
+
+    #[test]
+    fn a_conversion_claiming_one_id_twice_is_refused_at_replay_even_leniently() {
+        let key = IdKey::from_bytes([1; IdKey::BYTES]);
+        let mut state = ReplayState::new(key.clone(), 0);
+        let at = Timestamp::from_unix(1_740_823_200);
+        let id = key.mint(at, 0, 0);
+        let program = ProgramRecord {
+            id: ProgramId(0),
+            key_sha256: [7; 32],
+            settings: ProgramSettings::new("p1"),
+        };
+        let setup = [
+            Record::LedgerCreated,
+            Record::ProgramRegistered(program),
+            Record::PartnerRegistered {
+                id: PartnerId(0),
+                name: "a7".to_owned(),
+            },
+            Record::SlotsReserved {
+                day: at.day(),
+                slot_end: 64,
+            },
+            Record::ClickRecorded {
+                id,
+                program: ProgramId(0),
+                partner: PartnerId(0),
+                kind: ClickKind::Click,
+            },
+        ];
+        for record in setup {
+            assert_eq!(state.apply(record), Ok(()));
+        }
+        let twice = ConversionRecord {
+            id: 1,
+            program: ProgramId(0),
+            at: at.unix(),
+            order: crate::order::Order::new("A1", crate::money::Currency::parse("EUR").unwrap()),
+            attributed: *id.as_bytes(),
+            verdicts: vec![(*id.as_bytes(), Verdict::Accepted); 2],
+        };
+        state.lenient = true;
+        let error = state.apply(Record::ConversionRecorded(twice)).unwrap_err();
+        assert!(error.contains("twice"), "{error}");
     }
 
     #[test]

@@ -32,6 +32,9 @@
 //! - [`log`]: the append-only, CRC32-framed log, the single source of truth, and its
 //!   recovery at open.
 //! - [`index`]: per-day slot tables holding 8 bytes per click, rebuilt from the log.
+//! - [`checkpoint`]: the state written with the log position it matches
+//!   ([`Ledger::checkpoint`]), so that an open replays only the log after it; retention
+//!   ([`Options::retention_days`]) drops old days when one is taken.
 //! - [`ledger`]: the orchestration; the claim rule is described in `docs/SEMANTICS.md`.
 //! - [`durability`]: when an answer may be given ([`Durability`]), and answers pending
 //!   the group commit's sync ([`Pending`]); `docs/RELIABILITY.md` says what each level
@@ -40,10 +43,11 @@
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`. With `default-features = false`
 //! the library builds without the command-line tool's dependencies; the `tracing`
-//! feature adds lifecycle logging (open, recovery).
+//! feature adds lifecycle logging (open, recovery, checkpoints).
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 mod claim;
 pub mod click_id;
 pub mod durability;
@@ -60,6 +64,7 @@ mod registry;
 pub mod secret;
 pub mod time;
 
+pub use checkpoint::CheckpointReport;
 pub use click_id::{ClickId, ClickIdError, IdKey};
 pub use durability::{Durability, Pending};
 pub use error::LedgerError;

@@ -21,6 +21,8 @@ pub(crate) fn key_digest(key: &str) -> [u8; 32] {
 /// A registered program and the state its claims are serialized on.
 pub(crate) struct ProgramEntry {
     pub id: ProgramId,
+    /// SHA-256 of its key, as registered (checkpoints keep it).
+    pub key_sha256: [u8; 32],
     pub settings: ProgramSettings,
     /// The program lock: held for the whole claim decision and its log append, which
     /// makes a multi-ID claim atomic and keeps claims of one program in log order.
@@ -164,6 +166,7 @@ impl Registry {
         let state = Mutex::new(ProgramState::default());
         self.programs.push(Arc::new(ProgramEntry {
             id,
+            key_sha256,
             settings,
             state,
         }));

@@ -215,3 +215,48 @@ fn verify_lists_every_damaged_region_and_repair_says_what_it_removed() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+#[test]
+fn point_in_time_before_a_checkpoint_replays_from_the_start_and_drops_that_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ledger_with_clicks(dir.path());
+    let ledger = Ledger::open(dir.path(), with(RecoveryMode::TolerateTornTail)).unwrap();
+    let checkpoint = ledger.checkpoint().unwrap().path;
+    drop(ledger);
+    // Damage in segment 2: well before the checkpoint, taken at the end of the log.
+    flip(&segment(dir.path(), 2), 40);
+    let default = Ledger::open(dir.path(), with(RecoveryMode::TolerateTornTail)).unwrap();
+    assert_eq!(
+        default.recovery().checkpoint.as_ref(),
+        Some(&checkpoint),
+        "the default open starts after the damage and never reads it"
+    );
+    drop(default);
+    assert!(!Ledger::verify(dir.path()).unwrap().is_empty());
+
+    let repaired = Ledger::open(dir.path(), with(RecoveryMode::PointInTime)).unwrap();
+    let cut = repaired.recovery().point_in_time.clone().expect("a cut");
+    assert_eq!(cut.at.segment, 2);
+    assert_eq!(repaired.recovery().checkpoint, None, "a full replay");
+    assert!(
+        !checkpoint.exists(),
+        "the checkpoint past the cut is removed"
+    );
+    let fresh = repaired
+        .record_click(
+            repaired.program_id("p1").unwrap(),
+            "a7",
+            ClickKind::Click,
+            Timestamp::from_unix(CLICKED),
+        )
+        .unwrap();
+    assert!(
+        !ids.contains(&fresh),
+        "an ID handed out before is minted again"
+    );
+    drop(repaired);
+
+    let reopened = Ledger::open(dir.path(), with(RecoveryMode::TolerateTornTail)).unwrap();
+    assert!(reopened.recovery().point_in_time.is_none());
+    assert!(reopened.click(&fresh).is_some());
+}

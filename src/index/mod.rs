@@ -95,10 +95,57 @@ impl Partition {
     pub fn allocated_bytes(&self) -> u64 {
         self.chunks.read().iter().flatten().count() as u64 * CHUNK_BYTES
     }
+
+    /// A partition rebuilt from a checkpoint: `chunks[i]` holds slots
+    /// `i * CHUNK_SLOTS..(i + 1) * CHUNK_SLOTS`, `None` where none was ever minted.
+    pub(crate) fn from_chunks(day: u32, chunks: Vec<Option<Chunk>>) -> Partition {
+        assert!(
+            chunks
+                .iter()
+                .flatten()
+                .all(|chunk| chunk.len() == CHUNK_SLOTS as usize),
+            "a restored chunk of day {day} is not {CHUNK_SLOTS} slots"
+        );
+        Partition {
+            day,
+            chunks: RwLock::new(chunks),
+        }
+    }
+
+    /// Calls `visit` with the number and slots of every allocated chunk, in order, under
+    /// the table's read lock: a checkpoint writes each chunk whole, as it is in memory.
+    pub(crate) fn visit_chunks<E>(
+        &self,
+        mut visit: impl FnMut(u32, &[AtomicU64]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let chunks = self.chunks.read();
+        for (number, chunk) in chunks.iter().enumerate() {
+            if let Some(chunk) = chunk {
+                visit(number as u32, chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of allocated chunks.
+    pub(crate) fn allocated_chunks(&self) -> usize {
+        self.chunks.read().iter().flatten().count()
+    }
 }
 
 fn new_chunk() -> Chunk {
     (0..CHUNK_SLOTS).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// A chunk holding `bits`, which must be exactly [`CHUNK_SLOTS`] values.
+pub(crate) fn chunk_from_bits(bits: impl Iterator<Item = u64>) -> Chunk {
+    let chunk: Chunk = bits.map(AtomicU64::new).collect();
+    assert_eq!(
+        chunk.len(),
+        CHUNK_SLOTS as usize,
+        "a chunk of the wrong size"
+    );
+    chunk
 }
 
 /// All partitions, by UTC day.
@@ -147,6 +194,30 @@ impl ClaimIndex {
     pub fn claim(&self, id: &ClickId) -> bool {
         self.partition(id.time().day())
             .is_some_and(|partition| partition.claim(id.slot()))
+    }
+
+    /// Every partition, ordered by day.
+    pub(crate) fn partitions_by_day(&self) -> Vec<Arc<Partition>> {
+        let mut partitions: Vec<Arc<Partition>> =
+            self.partitions.read().values().cloned().collect();
+        partitions.sort_by_key(|partition| partition.day);
+        partitions
+    }
+
+    /// Adds a partition restored from a checkpoint; its day must be new.
+    pub(crate) fn restore(&self, partition: Partition) {
+        let day = partition.day;
+        let previous = self.partitions.write().insert(day, Arc::new(partition));
+        assert!(previous.is_none(), "day {day} restored twice");
+    }
+
+    /// Drops, whole, every partition of a day before `day` (retention); returns how many.
+    /// Their memory is freed once no reader holds them.
+    pub(crate) fn drop_days_before(&self, day: u32) -> usize {
+        let mut partitions = self.partitions.write();
+        let before = partitions.len();
+        partitions.retain(|kept, _| *kept >= day);
+        before - partitions.len()
     }
 
     /// Number of partitions.

@@ -14,7 +14,7 @@ pub mod segment;
 pub mod verify;
 pub mod writer;
 
-pub use replay::replay;
+pub use replay::{replay, ReplayFrom};
 pub use writer::LogWriter;
 
 /// What opening the log found and repaired.
@@ -28,6 +28,11 @@ pub struct RecoveryReport {
     pub segments: u64,
     /// What a [`RecoveryMode::PointInTime`] open dropped after damage, if anything.
     pub point_in_time: Option<PointInTimeCut>,
+    /// The checkpoint the open started from; `None` when it replayed the whole log.
+    pub checkpoint: Option<PathBuf>,
+    /// Checkpoints the open could not use (damaged, of an unknown version, or needing
+    /// log segments that are gone), newest first; each is also a `tracing` warning.
+    pub skipped_checkpoints: Vec<crate::checkpoint::SkippedCheckpoint>,
 }
 
 /// What damage an open tolerates, and what it does about it.
@@ -59,6 +64,8 @@ pub enum RecoveryMode {
 pub struct PointInTimeCut {
     /// The segment where the damage is.
     pub segment: PathBuf,
+    /// The same place as a log position: the log now ends here.
+    pub at: LogPosition,
     /// Where the damage starts; the segment is cut here.
     pub offset: u64,
     /// What is wrong there.
@@ -73,6 +80,22 @@ pub struct PointInTimeCut {
     pub reservations_kept: u64,
     /// False when the ledger was opened read-only: nothing was changed.
     pub repaired: bool,
+}
+
+/// A place in the log: a segment and a byte offset inside it (header included).
+///
+/// ```
+/// use clickledger::log::LogPosition;
+/// let early = LogPosition { segment: 1, offset: 900 };
+/// let late = LogPosition { segment: 2, offset: 16 };
+/// assert!(early < late);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogPosition {
+    /// The segment number.
+    pub segment: u32,
+    /// Bytes from the start of the segment file.
+    pub offset: u64,
 }
 
 /// A damaged tail of the last segment, cut at open.
@@ -181,6 +204,25 @@ pub enum LogError {
     ReadOnly {
         /// The last segment.
         segment: PathBuf,
+    },
+    /// The log ends before the position a valid checkpoint was taken at. The log is
+    /// synced up to that position before the checkpoint is written, so the log lost
+    /// records it had made durable: it was restored from an older copy, cut by hand, or
+    /// its file system lost synced data.
+    #[error(
+        "the log ends before the position of checkpoint {checkpoint}: it needs segment \
+         {} up to offset {}, but {found}; the log was restored from an older copy or lost \
+         synced data: restore it, since opening it would forget claims and mint IDs again",
+        needed.segment,
+        needed.offset
+    )]
+    ShorterThanCheckpoint {
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+        /// Where its state was taken.
+        needed: LogPosition,
+        /// What the log holds instead.
+        found: String,
     },
     /// A write or sync failed: what follows the last successful sync is not
     /// acknowledged, and the log accepts nothing until the ledger is reopened (a failed

@@ -12,9 +12,24 @@ use super::segment::{
     SEGMENT_HEADER_BYTES,
 };
 use super::writer::LogWriter;
-use super::{LogError, PointInTimeCut, RecoveryMode, RecoveryReport, TornTail};
+use super::{LogError, LogPosition, PointInTimeCut, RecoveryMode, RecoveryReport, TornTail};
 
-/// Replays the log under `data_dir`, calling `apply` for each record in order, and
+/// Where a replay starts when a checkpoint holds the state up to there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayFrom {
+    /// The checkpoint file, for messages.
+    pub checkpoint: PathBuf,
+    /// The position its state was taken at: replay starts with the record there.
+    pub position: LogPosition,
+    /// Bytes of the segments before `position.segment` (which may be gone).
+    pub earlier_segments_bytes: u64,
+    /// The log was synced up to here before the checkpoint was published: a log that
+    /// ends before it lost records it had made durable.
+    pub durable_until: LogPosition,
+}
+
+/// Replays the log under `data_dir`, calling `apply` for each record in order, with the
+/// position it starts at, and
 /// returns the writer positioned after the last valid record.
 ///
 /// A damaged end of the last segment (a frame cut short, failing its CRC, or zeros)
@@ -25,6 +40,10 @@ use super::{LogError, PointInTimeCut, RecoveryMode, RecoveryReport, TornTail};
 /// log must be whole up to the last segment its marker names. `read_only` changes
 /// nothing on disk: a torn tail is reported but left in place, and the writer returned
 /// refuses appends. `mode` says what damage is tolerated (see [`RecoveryMode`]).
+///
+/// With `from`, records before its position are not read (segments before it may be
+/// gone); a log that ends before it is [`LogError::ShorterThanCheckpoint`]. Without, the
+/// log must start with segment 1.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site, in the ledger's open"
@@ -37,7 +56,8 @@ pub fn replay(
     existing: bool,
     read_only: bool,
     mode: RecoveryMode,
-    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    from: Option<&ReplayFrom>,
+    apply: &mut dyn FnMut(Record, LogPosition) -> Result<(), String>,
 ) -> Result<(LogWriter, RecoveryReport), LogError> {
     let log_dir = data_dir.join(LOG_DIR_NAME);
     let log_dir_exists = check_log_dir(&log_dir)?;
@@ -51,6 +71,7 @@ pub fn replay(
     let segments = list_segments(&log_dir)?;
     let marker = read_marker(&log_dir)?;
     check_marker(&log_dir, &segments, marker, existing)?;
+    check_start(&segments, from)?;
     let mut report = RecoveryReport::default();
     let Some(last_index) = segments.len().checked_sub(1) else {
         // Only a new directory gets here: `check_marker` refuses an existing empty log.
@@ -71,7 +92,7 @@ pub fn replay(
         return Ok((writer, report));
     };
 
-    let mut earlier_bytes = 0;
+    let mut earlier_bytes = from.map_or(0, |from| from.earlier_segments_bytes);
     let mut last_end = SegmentEnd {
         valid_bytes: 0,
         sealed: false,
@@ -80,6 +101,11 @@ pub fn replay(
     let mut last_index = last_index;
     let stop_at_damage = mode == RecoveryMode::PointInTime;
     for (index, (number, path)) in segments.iter().enumerate() {
+        let start_offset = match from {
+            Some(from) if *number < from.position.segment => continue,
+            Some(from) if *number == from.position.segment => Some((from, from.position.offset)),
+            _ => None,
+        };
         let is_last = index == last_index;
         // A segment the marker names was complete, header synced, before it was named.
         let named = marker.is_some_and(|last_named| *number <= last_named);
@@ -94,7 +120,7 @@ pub fn replay(
         let creation_durable = existing && *number == 1;
         let mut end = replay_segment(
             path,
-            *number,
+            (*number, start_offset),
             seed,
             (tail, stop_at_damage),
             creation_durable,
@@ -140,8 +166,28 @@ pub fn replay(
         }
     }
     let segments = &segments[..=last_index];
-    report.segments = segments.len() as u64;
+    report.segments = segments
+        .iter()
+        .filter(|(number, _)| from.is_none_or(|from| *number >= from.position.segment))
+        .count() as u64;
     let last = segments[last_index].clone();
+    if let Some(from) = from {
+        let end = LogPosition {
+            segment: last.0,
+            offset: last_end.valid_bytes,
+        };
+        if end < from.durable_until {
+            let found = format!(
+                "it ends at offset {} of segment {}",
+                end.offset, end.segment
+            );
+            return Err(LogError::ShorterThanCheckpoint {
+                checkpoint: from.checkpoint.clone(),
+                needed: from.durable_until,
+                found,
+            });
+        }
+    }
     if marker != Some(last.0) && !read_only && report.point_in_time.is_none() {
         // A crash between creating a segment and recording it, or a fresh directory.
         write_marker_with(io, &log_dir, last.0)?;
@@ -161,6 +207,44 @@ pub fn replay(
         writer.start_next_segment()?;
     }
     Ok((writer, report))
+}
+
+/// Checks that the segments found reach where the replay starts: segment 1 for a full
+/// replay, the checkpoint's segment otherwise.
+fn check_start(segments: &[(u32, PathBuf)], from: Option<&ReplayFrom>) -> Result<(), LogError> {
+    let Some((first, first_path)) = segments.first() else {
+        return match from {
+            Some(from) => Err(shorter_than_checkpoint(
+                from,
+                "the log has no segment".to_owned(),
+            )),
+            None => Ok(()),
+        };
+    };
+    let last = segments.last().map_or(*first, |(number, _)| *number);
+    match from {
+        None if *first != 1 => Err(LogError::MissingSegment {
+            number: 1,
+            found: first_path.clone(),
+        }),
+        Some(from) if from.position.segment < *first => Err(LogError::MissingSegment {
+            number: from.position.segment,
+            found: first_path.clone(),
+        }),
+        Some(from) if from.position.segment > last => Err(shorter_than_checkpoint(
+            from,
+            format!("its last segment is {last}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn shorter_than_checkpoint(from: &ReplayFrom, found: String) -> LogError {
+    LogError::ShorterThanCheckpoint {
+        checkpoint: from.checkpoint.clone(),
+        needed: from.position,
+        found,
+    }
 }
 
 /// Checks the segments found against the last-segment marker.
@@ -239,14 +323,14 @@ struct SegmentEnd {
     stopped: Option<String>,
 }
 
-/// Replays one segment and says where it ends.
+/// Replays one segment and says where it ends; with a start, from that offset on.
 fn replay_segment(
     path: &Path,
-    number: u32,
+    (number, start): (u32, Option<(&ReplayFrom, u64)>),
     seed: FrameSeed,
     (tail, stop_at_damage): (Tail, bool),
     creation_durable: bool,
-    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    apply: &mut dyn FnMut(Record, LogPosition) -> Result<(), String>,
     report: &mut RecoveryReport,
 ) -> Result<SegmentEnd, LogError> {
     let bytes = read_segment(path)?;
@@ -268,6 +352,15 @@ fn replay_segment(
     header?;
 
     let mut offset = SEGMENT_HEADER_BYTES;
+    if let Some((from, start)) = start {
+        if start > bytes.len() as u64 || start < offset as u64 {
+            return Err(shorter_than_checkpoint(
+                from,
+                format!("{} is {} bytes long", path.display(), bytes.len()),
+            ));
+        }
+        offset = start as usize;
+    }
     while offset < bytes.len() {
         let corrupt = |problem: String| LogError::Corrupt {
             segment: path.to_owned(),
@@ -303,7 +396,11 @@ fn replay_segment(
                         stopped: None,
                     });
                 }
-                apply(record)
+                let position = LogPosition {
+                    segment: number,
+                    offset: offset as u64,
+                };
+                apply(record, position)
                     .map_err(|problem| corrupt(format!("inconsistent record: {problem}")))?;
                 report.records += 1;
                 offset += frame_bytes;
@@ -384,7 +481,7 @@ fn cut_point_in_time(
     segments: &[(u32, PathBuf)],
     stop: PointInTimeStop,
     (seed, read_only): (FrameSeed, bool),
-    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    apply: &mut dyn FnMut(Record, LogPosition) -> Result<(), String>,
     report: &mut RecoveryReport,
 ) -> Result<(), LogError> {
     let (number, path) = &segments[stop.index];
@@ -392,12 +489,16 @@ fn cut_point_in_time(
     let start = usize::try_from(stop.offset)
         .unwrap_or(bytes.len())
         .min(bytes.len());
-    let mut reservations_kept = salvage_reservations(&bytes[start..], seed, apply);
+    let at = LogPosition {
+        segment: *number,
+        offset: stop.offset,
+    };
+    let mut reservations_kept = salvage_reservations(&bytes[start..], seed, at, apply);
     let mut segments_removed = Vec::new();
     for (_, later) in &segments[stop.index + 1..] {
         let later_bytes = read_segment(later)?;
         let records = later_bytes.get(SEGMENT_HEADER_BYTES..).unwrap_or_default();
-        reservations_kept += salvage_reservations(records, seed, apply);
+        reservations_kept += salvage_reservations(records, seed, at, apply);
         segments_removed.push((later.clone(), later_bytes.len() as u64));
     }
     if !read_only {
@@ -414,6 +515,7 @@ fn cut_point_in_time(
     tracing::warn!(segment = %path.display(), offset = stop.offset, removed = segments_removed.len(), "point-in-time recovery dropped the log after damage");
     report.point_in_time = Some(PointInTimeCut {
         segment: path.clone(),
+        at,
         offset: stop.offset,
         problem: stop.problem,
         bytes_cut: bytes.len() as u64 - start as u64,
@@ -429,7 +531,8 @@ fn cut_point_in_time(
 fn salvage_reservations(
     bytes: &[u8],
     seed: FrameSeed,
-    apply: &mut dyn FnMut(Record) -> Result<(), String>,
+    at: LogPosition,
+    apply: &mut dyn FnMut(Record, LogPosition) -> Result<(), String>,
 ) -> u64 {
     let mut found = 0;
     let mut position = 0;
@@ -452,7 +555,7 @@ fn salvage_reservations(
         };
         if let Some(reservation) = reservation {
             // A reservation only raises where minting resumes; it cannot contradict.
-            if apply(reservation).is_ok() {
+            if apply(reservation, at).is_ok() {
                 found += 1;
             }
         }

@@ -92,7 +92,8 @@ pub fn check_header(path: &Path, bytes: &[u8], number: u32) -> Result<(), LogErr
     Ok(())
 }
 
-/// The segments in `log_dir`, sorted by number, checked to run 1, 2, 3... with no gap.
+/// The segments in `log_dir`, sorted by number, checked to run without a gap. The first
+/// is 1 unless retention removed segments no checkpoint needs (`replay` checks which).
 pub fn list_segments(log_dir: &Path) -> Result<Vec<(u32, PathBuf)>, LogError> {
     let entries = fs::read_dir(log_dir).map_err(|source| LogError::io("list", log_dir, source))?;
     let mut segments = Vec::new();
@@ -104,7 +105,8 @@ pub fn list_segments(log_dir: &Path) -> Result<Vec<(u32, PathBuf)>, LogError> {
         }
     }
     segments.sort();
-    for (expected, (number, path)) in (1u32..).zip(&segments) {
+    let first = segments.first().map_or(1, |(number, _)| *number);
+    for (expected, (number, path)) in (first..).zip(&segments) {
         if *number != expected {
             return Err(LogError::MissingSegment {
                 number: expected,

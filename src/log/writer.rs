@@ -212,6 +212,16 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Where the next record will start, and the bytes of the segments before its
+    /// segment. Buffered records count as written: sync first for a durable position.
+    pub(crate) fn position(&self) -> (super::LogPosition, u64) {
+        let position = super::LogPosition {
+            segment: self.number,
+            offset: self.appended - self.segment_start,
+        };
+        (position, self.segment_start)
+    }
+
     /// Seals the active segment (its seal record synced, so a later segment never
     /// outlives an earlier one's tail) and starts the next.
     fn roll(&mut self) -> Result<(), LogError> {

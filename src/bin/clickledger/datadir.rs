@@ -15,6 +15,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use clickledger::checkpoint::{position_of_name, CHECKPOINT_DIR_NAME, TEMPORARY_SUFFIX};
 use clickledger::ledger::LOCK_FILE_NAME;
 use clickledger::log::segment::{LOG_DIR_NAME, MARKER_FILE_NAME, MARKER_TEMPORARY_FILE_NAME};
 use clickledger::secret::{SECRET_FILE_NAME, SECRET_TEMPORARY_FILE_NAME};
@@ -296,6 +297,14 @@ fn remove_ledger(dir: &Path) -> Result<DirLock, DataDirError> {
         let path = dir.join(name);
         fs::remove_file(&path).map_err(io_error("remove", &path))?;
     }
+    // Checkpoints next: without its log, a checkpoint is refused by the open anyway.
+    for path in &entries.checkpoint_files {
+        fs::remove_file(path).map_err(io_error("remove", path))?;
+    }
+    if entries.checkpoint_dir {
+        let checkpoint_dir = dir.join(CHECKPOINT_DIR_NAME);
+        fs::remove_dir(&checkpoint_dir).map_err(io_error("remove", &checkpoint_dir))?;
+    }
     let log_dir = dir.join(LOG_DIR_NAME);
     for path in &entries.log_files {
         fs::remove_file(path).map_err(io_error("remove", path))?;
@@ -357,6 +366,10 @@ struct LedgerEntries {
     log_files: Vec<PathBuf>,
     /// The secret and a temporary copy a crash left, in the order to remove them.
     secret_files: Vec<&'static str>,
+    /// `checkpoints/` is there.
+    checkpoint_dir: bool,
+    /// The checkpoints in `checkpoints/`, and temporary ones a crash left.
+    checkpoint_files: Vec<PathBuf>,
 }
 
 /// Lists the ledger's entries in `dir`, or names the first entry (in name order) that
@@ -374,6 +387,10 @@ fn ledger_entries(dir: &Path) -> Result<LedgerEntries, DataDirError> {
             Some(SECRET_FILE_NAME) if is_file => entries.secret_files.insert(0, SECRET_FILE_NAME),
             Some(SECRET_TEMPORARY_FILE_NAME) if is_file => {
                 entries.secret_files.push(SECRET_TEMPORARY_FILE_NAME)
+            }
+            Some(CHECKPOINT_DIR_NAME) if file_type.is_dir() => {
+                entries.checkpoint_dir = true;
+                entries.checkpoint_files = checkpoint_files(dir)?;
             }
             Some(LOCK_FILE_NAME | ORIGIN_FILE) if is_file => {}
             _ => return Err(foreign(dir, PathBuf::from(name))),
@@ -395,6 +412,23 @@ fn log_files(dir: &Path) -> Result<Vec<PathBuf>, DataDirError> {
             return Err(foreign(dir, Path::new(LOG_DIR_NAME).join(name)));
         }
         files.push(log_dir.join(name));
+    }
+    Ok(files)
+}
+
+/// The paths of the files in `dir/checkpoints/`, or the first that is not a checkpoint
+/// (or the temporary copy of one, which a crash can leave).
+fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>, DataDirError> {
+    let checkpoint_dir = dir.join(CHECKPOINT_DIR_NAME);
+    let mut files = Vec::new();
+    for (name, file_type) in sorted_entries(&checkpoint_dir)? {
+        let ours = name.to_str().is_some_and(|name| {
+            position_of_name(name.strip_suffix(TEMPORARY_SUFFIX).unwrap_or(name)).is_some()
+        });
+        if !(ours && file_type.is_file()) {
+            return Err(foreign(dir, Path::new(CHECKPOINT_DIR_NAME).join(name)));
+        }
+        files.push(checkpoint_dir.join(name));
     }
     Ok(files)
 }

@@ -4,13 +4,15 @@
 //! - `simulate` does the same with a generated workload of the same shape (no download);
 //! - `stats` reopens a ledger and shows what it holds;
 //! - `verify` lists every problem of a ledger's log, changing nothing;
-//! - `repair` opens a ledger with a recovery mode and says what it removed.
+//! - `repair` opens a ledger with a recovery mode and says what it removed;
+//! - `checkpoint` writes a checkpoint, so that the next open replays only what follows.
 //!
 //! `replay` and `simulate` post every conversion back, then probe the ledger's
 //! deduplication three ways (a retry, a second order on the same click, a forged ID), and
 //! end with a summary and a check of its counts. Logs go to standard error, filtered by
 //! `RUST_LOG` (default `info`); results go to standard output.
 
+mod checkpoint;
 mod datadir;
 mod drive;
 mod error;
@@ -85,6 +87,13 @@ enum Command {
     /// `absolute` removes nothing and fails on any damage. Stop every process using the
     /// ledger first.
     Repair(RepairArgs),
+    /// Write a checkpoint of a ledger: its state at the end of the log, so that the next
+    /// open loads it and replays only the records after it.
+    ///
+    /// The two newest checkpoints are kept. With --retention-days, days older than that
+    /// are dropped first (their clicks then answer expired) and the log segments no kept
+    /// checkpoint needs are removed after. Another process must not have the ledger open.
+    Checkpoint(CheckpointArgs),
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +184,15 @@ struct StatsArgs {
 }
 
 #[derive(Debug, Args)]
+struct CheckpointArgs {
+    /// Drop days older than this many days, and the log no checkpoint needs.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    retention_days: Option<u32>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
 struct CommonArgs {
     /// The ledger's data directory.
     #[arg(long, value_name = "DIR", default_value = DATA_DIR_DEFAULT)]
@@ -236,6 +254,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Repair(args) => print(&repair::repair(&args.data, args.mode.recovery())?),
+        Command::Checkpoint(args) => {
+            let summary = checkpoint::write(&args.common.data, args.retention_days)?;
+            let text = if args.common.json {
+                json(&summary)
+            } else {
+                summary.text()
+            };
+            print(&text)
+        }
     }
 }
 

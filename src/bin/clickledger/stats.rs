@@ -29,6 +29,10 @@ pub(crate) struct LedgerReport {
     pub recovery: Option<String>,
     /// Records replayed from the log at open.
     pub records_replayed: u64,
+    /// The checkpoint the open started from; `None` when it replayed the whole log.
+    pub checkpoint: Option<String>,
+    /// Checkpoints the open could not use, each with why.
+    pub checkpoints_skipped: Vec<String>,
     /// The ledger's counts, flattened into this object in JSON.
     #[serde(flatten)]
     pub stats: Stats,
@@ -108,6 +112,15 @@ pub(crate) fn gather(data_dir: &Path, list_conversions: bool) -> Result<LedgerRe
         origin: origin.map(|origin| origin.command),
         recovery: repaired,
         records_replayed: recovery.records,
+        checkpoint: recovery
+            .checkpoint
+            .as_ref()
+            .map(|path| path.display().to_string()),
+        checkpoints_skipped: recovery
+            .skipped_checkpoints
+            .iter()
+            .map(|skipped| format!("{}: {}", skipped.path.display(), skipped.problem))
+            .collect(),
         stats,
         per_program: conversions
             .iter()
@@ -167,11 +180,19 @@ impl LedgerReport {
             }
         }
         let recovery = self.recovery.as_deref().unwrap_or("log intact");
+        let start = match &self.checkpoint {
+            Some(path) => format!("from checkpoint {path}, "),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  open         {} records replayed; {recovery}\n",
+            "  open         {start}{} records replayed; {recovery}",
             thousands(self.records_replayed)
         );
+        for skipped in &self.checkpoints_skipped {
+            let _ = writeln!(out, "  skipped      {skipped}");
+        }
+        out.push('\n');
         for (what, count) in [
             ("programs", self.stats.programs),
             ("partners", self.stats.partners),
