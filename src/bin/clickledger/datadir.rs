@@ -243,6 +243,14 @@ pub(crate) fn require_existing(dir: &Path) -> Result<Option<Origin>, DataDirErro
     Err(DataDirError::NoLedger { dir, why })
 }
 
+/// The command line of the run (`simulate`, `replay`) that wrote the ledger in `dir`,
+/// if one did: a server keeps out of such a directory, which a later `simulate` would
+/// replace.
+pub(crate) fn run_origin(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join(ORIGIN_FILE)).ok()?;
+    Some(Origin::parse(&text).command)
+}
+
 /// What is at a data directory's path.
 enum State {
     Missing,

@@ -67,6 +67,12 @@ pub(crate) enum CliError {
         /// The bytes asked for.
         bytes: usize,
     },
+    /// The server could not start, or failed.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+    /// The async runtime could not be started.
+    #[error("cannot start the server's runtime: {0}")]
+    Runtime(io::Error),
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Output(io::Error),

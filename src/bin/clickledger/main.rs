@@ -2,7 +2,9 @@
 //!
 //! - `replay talkingdata FILE` records a TalkingData AdTracking click log into a new ledger;
 //! - `simulate` does the same with a generated workload of the same shape (no download);
-//! - `stats` reopens a ledger and shows what it holds.
+//! - `stats` reopens a ledger and shows what it holds;
+//! - `serve` runs the reference tracking server (`serve/`, docs/SERVER.md);
+//! - `program` registers and inspects the programs a server tracks.
 //!
 //! `replay` and `simulate` post every conversion back, then probe the ledger's
 //! deduplication three ways (a retry, a second order on the same click, a forged ID), and
@@ -17,13 +19,16 @@ mod progress;
 mod record;
 mod replay;
 mod report;
+mod serve;
 mod simulate;
 mod stats;
 mod talkingdata;
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -69,6 +74,13 @@ enum Command {
     /// conversions per program; the conversions themselves with --conversions (listed
     /// anyway when there are at most 20).
     Stats(StatsArgs),
+    /// Run the tracking server: tracking links, impression pixels, postbacks.
+    ///
+    /// With no flags: 127.0.0.1:8080, ledger in ./clickledger-data. A ledger without
+    /// programs gets the demo program, whose key is printed with a tracking link and a
+    /// postback to try with curl. Stops on Ctrl-C or SIGTERM: finishes the requests in
+    /// flight, syncs, exits 0. Endpoints and status codes: docs/SERVER.md.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +133,36 @@ struct StatsArgs {
 }
 
 #[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The ledger's data directory.
+    #[arg(long, value_name = "DIR", default_value = DATA_DIR_DEFAULT)]
+    data: PathBuf,
+    /// A click is durable at most this many milliseconds after its redirect
+    /// (1 to 10000). Postbacks are always durable before their answer.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = serve::CLICK_SYNC_INTERVAL_DEFAULT.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(serve::CLICK_SYNC_MS_RANGE)
+    )]
+    click_sync_ms: u64,
+    /// Time a client has to send its request headers, in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = serve::HEADER_READ_TIMEOUT_DEFAULT.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(1..=600_000)
+    )]
+    header_timeout_ms: u64,
+    /// Do not register the demo program on a ledger without programs.
+    #[arg(long)]
+    no_demo: bool,
+}
+
+#[derive(Debug, Args)]
 struct CommonArgs {
     /// The ledger's data directory.
     #[arg(long, value_name = "DIR", default_value = DATA_DIR_DEFAULT)]
@@ -170,7 +212,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             print(&text)
         }
+        Command::Serve(args) => serve_command(args),
     }
+}
+
+/// Opens the ledger and binds, prints the banner, serves until Ctrl-C or SIGTERM.
+fn serve_command(args: ServeArgs) -> Result<(), CliError> {
+    let mut config = serve::ServeConfig::new(args.listen, args.data);
+    config.click_sync_interval = Duration::from_millis(args.click_sync_ms);
+    config.header_read_timeout = Duration::from_millis(args.header_timeout_ms);
+    config.demo = !args.no_demo;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let server = serve::Server::open(config)?;
+    let banner = serve::demo::banner(server.local_addr(), server.ledger(), server.demo.as_ref());
+    print(&banner)?;
+    runtime.block_on(server.run(serve::shutdown_signal()))?;
+    Ok(())
 }
 
 /// Prints a run's summary, then fails if its check did.
