@@ -100,6 +100,8 @@ pub(crate) struct Registry {
     programs: Vec<Arc<ProgramEntry>>,
     by_name: HashMap<String, ProgramId>,
     by_key_digest: HashMap<[u8; 32], ProgramId>,
+    /// Each program's current key digest, by program number: what a rotation removes.
+    key_digests: Vec<[u8; 32]>,
     partners: Vec<String>,
     partner_by_name: HashMap<String, PartnerId>,
 }
@@ -161,12 +163,27 @@ impl Registry {
         }
         self.by_name.insert(settings.name.clone(), id);
         self.by_key_digest.insert(key_sha256, id);
+        self.key_digests.push(key_sha256);
         let state = Mutex::new(ProgramState::default());
         self.programs.push(Arc::new(ProgramEntry {
             id,
             settings,
             state,
         }));
+        Ok(())
+    }
+
+    /// Replaces a program's key: the old one identifies no program from here on.
+    pub fn rotate_key(&mut self, id: ProgramId, key_sha256: [u8; 32]) -> Result<(), String> {
+        let Some(old) = self.key_digests.get_mut(id.0 as usize) else {
+            return Err(format!("key rotation of unregistered program {}", id.0));
+        };
+        if self.by_key_digest.contains_key(&key_sha256) {
+            return Err(format!("key rotation of program {} to a key in use", id.0));
+        }
+        self.by_key_digest.remove(old);
+        self.by_key_digest.insert(key_sha256, id);
+        *old = key_sha256;
         Ok(())
     }
 
@@ -216,5 +233,31 @@ mod tests {
             .unwrap_err();
         assert!(error.contains("beyond"), "{error}");
         assert_eq!(registry.next_program_id(), ProgramId(0));
+    }
+
+    #[test]
+    fn a_rotated_key_replaces_the_old_one_and_must_be_new() {
+        let mut registry = Registry::default();
+        let settings = ProgramSettings::new("p");
+        registry
+            .add_program(ProgramId(0), [1; 32], settings.clone())
+            .unwrap();
+        registry
+            .add_program(ProgramId(1), [2; 32], ProgramSettings::new("q"))
+            .unwrap();
+        registry.rotate_key(ProgramId(0), [3; 32]).unwrap();
+        assert!(registry.program_by_key_digest(&[1; 32]).is_none());
+        assert_eq!(
+            registry.program_by_key_digest(&[3; 32]).unwrap().id,
+            ProgramId(0)
+        );
+        assert!(
+            registry.rotate_key(ProgramId(0), [2; 32]).is_err(),
+            "q's key"
+        );
+        assert!(
+            registry.rotate_key(ProgramId(9), [4; 32]).is_err(),
+            "no program 9"
+        );
     }
 }

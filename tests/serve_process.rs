@@ -17,11 +17,17 @@ struct Served {
     key: String,
 }
 
-/// Starts the binary on an ephemeral loopback port and reads its banner.
+/// Starts the binary on an ephemeral loopback port and reads its banner, which holds a
+/// key on the start that registers the demo program.
 fn serve(data: &Path) -> Served {
+    serve_with(data, &[], true)
+}
+
+fn serve_with(data: &Path, flags: &[&str], with_key: bool) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clickledger"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(flags)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -30,7 +36,7 @@ fn serve(data: &Path) -> Served {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let (mut base, mut key) = (String::new(), String::new());
-    while base.is_empty() || key.is_empty() {
+    while base.is_empty() || (with_key && key.is_empty()) {
         let line = lines.next().expect("the banner ended early").unwrap();
         if let Some(rest) = line.strip_prefix("clickledger serving on ") {
             base = rest.split_whitespace().next().unwrap().to_owned();
@@ -107,7 +113,10 @@ fn sigterm_with_postbacks_in_flight_exits_0_and_keeps_everything_acknowledged() 
         assert!(stored.contains(order), "acknowledged {order} lost");
     }
     for id in &clicks {
-        assert!(ledger.click(&id.parse().unwrap()).is_some(), "click {id} lost");
+        assert!(
+            ledger.click(&id.parse().unwrap()).is_some(),
+            "click {id} lost"
+        );
     }
 }
 
@@ -126,7 +135,10 @@ fn a_second_server_on_the_same_directory_is_refused_and_the_first_keeps_serving(
         message.contains("is in use by another process") && message.contains("--data"),
         "{message}"
     );
-    assert!(second.stdout.is_empty(), "the second start printed a banner");
+    assert!(
+        second.stdout.is_empty(),
+        "the second start printed a banner"
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let health = runtime.block_on(async {
@@ -136,4 +148,80 @@ fn a_second_server_on_the_same_directory_is_refused_and_the_first_keeps_serving(
     assert_eq!(health, reqwest::StatusCode::OK);
     terminate(&first.child);
     assert!(first.child.wait().unwrap().success());
+}
+
+fn clickledger(args: &[&str], data: &Path) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_clickledger"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (
+        output.status.success(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
+fn shown_key(stdout: &str) -> String {
+    stdout.trim_end().rsplit(' ').next().unwrap().to_owned()
+}
+
+#[test]
+fn programs_are_made_and_rekeyed_from_the_cli_while_the_server_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = ["program", "create", "shoes", "--domain", "shop.example"];
+    let (ok, stdout, stderr) = clickledger(&create, dir.path());
+    assert!(ok, "{stderr}");
+    let old_key = shown_key(&stdout);
+    assert_eq!(old_key.len(), 32, "{stdout}");
+
+    let mut served = serve_with(dir.path(), &["--no-demo"], false);
+    let (ok, _, stderr) = clickledger(&["program", "rotate-key", "shoes"], dir.path());
+    assert!(!ok && stderr.contains("in use"), "{stderr}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let click = |base: String| {
+        let client = client.clone();
+        async move {
+            let url = format!("{base}/c/shoes/p?url=https%3A%2F%2Fshop.example%2Fx");
+            let response = client.get(url).send().await.unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            location.rsplit("aecid=").next().unwrap().to_owned()
+        }
+    };
+    let id = runtime.block_on(click(served.base.clone()));
+    terminate(&served.child);
+    assert!(served.child.wait().unwrap().success());
+
+    let (ok, stdout, stderr) = clickledger(&["program", "rotate-key", "shoes"], dir.path());
+    assert!(ok, "{stderr}");
+    let new_key = shown_key(&stdout);
+    assert_ne!(new_key, old_key);
+
+    let mut served = serve_with(dir.path(), &["--no-demo"], false);
+    let statuses = runtime.block_on(async {
+        let mut statuses = Vec::new();
+        for key in [&old_key, &new_key] {
+            let url = format!(
+                "{}/postback?key={key}&id=K1&amount=1&currency=EUR&cids={id}",
+                served.base
+            );
+            statuses.push(client.get(url).send().await.unwrap().status().as_u16());
+        }
+        statuses
+    });
+    assert_eq!(
+        statuses,
+        [403, 200],
+        "the old key is refused, the new one accepted"
+    );
+    terminate(&served.child);
+    assert!(served.child.wait().unwrap().success());
 }

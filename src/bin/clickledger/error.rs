@@ -70,6 +70,9 @@ pub(crate) enum CliError {
     /// The server could not start, or failed.
     #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),
+    /// A program command failed.
+    #[error(transparent)]
+    Program(#[from] crate::program::ProgramError),
     /// The async runtime could not be started.
     #[error("cannot start the server's runtime: {0}")]
     Runtime(io::Error),

@@ -15,6 +15,7 @@ mod datadir;
 mod drive;
 mod error;
 mod generator;
+mod program;
 mod progress;
 mod record;
 mod replay;
@@ -81,6 +82,56 @@ enum Command {
     /// postback to try with curl. Stops on Ctrl-C or SIGTERM: finishes the requests in
     /// flight, syncs, exits 0. Endpoints and status codes: docs/SERVER.md.
     Serve(ServeArgs),
+    /// Register and inspect the programs a server tracks (while the server is stopped).
+    #[command(subcommand)]
+    Program(ProgramCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProgramCommand {
+    /// Register a program and print its key, shown this once (only a hash is kept).
+    Create(ProgramCreateArgs),
+    /// List the programs.
+    List(CommonArgs),
+    /// Show one program's settings.
+    Show(ProgramNameArgs),
+    /// Give a program a new key and print it, shown this once; the old key stops working.
+    RotateKey(ProgramNameArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProgramCreateArgs {
+    /// Unique name, used in tracking links: /c/NAME/PARTNER.
+    name: String,
+    /// A domain tracking links may redirect to, with its subdomains (repeat for more).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// Where a tracking link without `url` goes; its host must be a landing domain.
+    #[arg(long, value_name = "URL")]
+    default_url: Option<String>,
+    /// Attribution window: how old a click may be and still back a conversion.
+    #[arg(long, value_name = "DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    window_days: u32,
+    /// Leads (sign-ups): postbacks need no amount. Sales otherwise.
+    #[arg(long)]
+    leads: bool,
+    /// Postbacks must carry `payment`.
+    #[arg(long)]
+    payment_required: bool,
+    /// Revenue share: postbacks must carry `customer`.
+    #[arg(long)]
+    revenue_share: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct ProgramNameArgs {
+    /// The program's name.
+    name: String,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +264,61 @@ fn run(cli: Cli) -> Result<(), CliError> {
             print(&text)
         }
         Command::Serve(args) => serve_command(args),
+        Command::Program(command) => program_command(command),
+    }
+}
+
+fn program_command(command: ProgramCommand) -> Result<(), CliError> {
+    match command {
+        ProgramCommand::Create(args) => {
+            let new = program::NewProgramArgs {
+                name: args.name,
+                domains: args.domains,
+                default_url: args.default_url,
+                window_days: args.window_days,
+                leads: args.leads,
+                payment_required: args.payment_required,
+                revenue_share: args.revenue_share,
+            };
+            let (view, key) = program::create(&args.common.data, new)?;
+            if args.common.json {
+                let value = serde_json::json!({"program": view, "key": key});
+                return print(&json(&value));
+            }
+            print(&format!(
+                "{}key (shown this once; only its hash is kept): {key}\n",
+                view.text()
+            ))
+        }
+        ProgramCommand::List(common) => {
+            let views = program::list(&common.data)?;
+            if common.json {
+                return print(&json(&views));
+            }
+            let lines: String = views
+                .iter()
+                .map(|view| format!("{}\t{}\t{}\n", view.number, view.name, view.kind))
+                .collect();
+            print(&format!("number\tname\tkind\n{lines}"))
+        }
+        ProgramCommand::Show(args) => {
+            let view = program::show(&args.common.data, &args.name)?;
+            print(&if args.common.json {
+                json(&view)
+            } else {
+                view.text()
+            })
+        }
+        ProgramCommand::RotateKey(args) => {
+            let key = program::rotate_key(&args.common.data, &args.name)?;
+            if args.common.json {
+                return print(&json(&serde_json::json!({"name": args.name, "key": key})));
+            }
+            print(&format!(
+                "new key of program {} (shown this once; the old key no longer works): {key}\n",
+                args.name
+            ))
+        }
     }
 }
 

@@ -80,6 +80,21 @@ pub(crate) fn parse(text: &str) -> Result<Url, LandingError> {
     Ok(url)
 }
 
+/// A landing domain as a program registers it: a host name (no scheme, port or path),
+/// lower-cased, without a trailing dot.
+pub(crate) fn check_domain(text: &str) -> Result<String, String> {
+    let domain = text.trim_end_matches('.').to_ascii_lowercase();
+    match Host::parse(&domain) {
+        Ok(Host::Domain(parsed)) if parsed == domain && !domain.contains(['/', ':', '@']) => {
+            Ok(domain)
+        }
+        _ => Err(format!(
+            "landing domain {text:?} is not a host name (give `shop.example`, without \
+             scheme, port or path)"
+        )),
+    }
+}
+
 /// True when `host` is `domain` or a subdomain of it, ignoring letter case and a
 /// trailing dot on either.
 fn host_belongs_to(host: &str, domain: &str) -> bool {
@@ -180,6 +195,20 @@ mod tests {
             "https://127.0.0.1/",
         ] {
             assert!(check(foreign, &domains(), "p").is_err(), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn landing_domains_are_host_names() {
+        assert_eq!(check_domain("Shop.Example."), Ok("shop.example".to_owned()));
+        for bad in [
+            "https://shop.example",
+            "shop.example/x",
+            "shop.example:8080",
+            "",
+            "a b",
+        ] {
+            assert!(check_domain(bad).is_err(), "{bad}");
         }
     }
 

@@ -13,7 +13,7 @@
 mod answer;
 pub(crate) mod demo;
 mod durable;
-mod landing;
+pub(crate) mod landing;
 mod limits;
 mod metrics;
 mod routes;
