@@ -34,6 +34,8 @@
 //! - [`index`]: per-day slot tables holding 8 bytes per click, rebuilt from the log.
 //! - [`ledger`]: the orchestration; the claim rule is described in `docs/SEMANTICS.md`.
 //! - [`postback`] and [`money`]: strict parsing of postbacks and exact amounts.
+//! - [`advertiser`]: the advertiser's half: read the click ID, keep it in a cookie,
+//!   build the postback URL.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`. With `default-features = false`
 //! the library builds without the command-line tool's dependencies; the `tracing`
@@ -41,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+pub mod advertiser;
 mod claim;
 pub mod click_id;
 pub mod error;

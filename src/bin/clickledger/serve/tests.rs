@@ -586,3 +586,33 @@ async fn a_shutdown_finishes_requests_in_flight_and_loses_nothing_acknowledged()
         );
     }
 }
+
+#[tokio::test]
+async fn the_advertisers_half_round_trips_through_the_server() {
+    use clickledger::advertiser::{click_id_from_url, postback_url, CollectedIds};
+    let server = start().await;
+    let response = server.get("/c/demo/partner-5").await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let mut collected = CollectedIds::new();
+    collected.add(click_id_from_url(&location).unwrap());
+    let order = clickledger::Order {
+        amount_minor: Some(1999),
+        vouchers: vec!["SPRING&10".into(), "VIP".into()],
+        products: vec!["sku/1".into()],
+        ..clickledger::Order::new("ADV-1", clickledger::Currency::parse("EUR").unwrap())
+    };
+    let endpoint = format!("{}/postback", server.base);
+    let url = postback_url(&endpoint, &server.key, &order, collected.ids()).unwrap();
+    let (status, body) = json_of(server.client.get(url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::OK, &"accepted".into()),
+        "{body}"
+    );
+    assert_eq!(body["partner"], "partner-5");
+    let stored = server
+        .ledger
+        .conversions(server.ledger.program_id("demo").unwrap());
+    assert_eq!(stored[0].order, order);
+    server.stop().await;
+}
