@@ -85,6 +85,27 @@ enum Command {
     /// Register and inspect the programs a server tracks (while the server is stopped).
     #[command(subcommand)]
     Program(ProgramCommand),
+    /// A bare axum handler, the ceiling of the load run (benches/load.sh).
+    #[command(hide = true)]
+    BenchStatic {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// A ledger with CLICKS clicks and a file of one postback path per click, for the
+    /// load run (benches/load.sh).
+    #[command(hide = true)]
+    BenchFixture {
+        /// A new data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Clicks to record.
+        #[arg(long, default_value_t = 100_000)]
+        clicks: u32,
+        /// Where to write the postback paths.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +286,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Serve(args) => serve_command(args),
         Command::Program(command) => program_command(command),
+        Command::BenchStatic { listen } => serve::bench::serve_static(listen),
+        Command::BenchFixture { data, clicks, out } => {
+            datadir::check_new(&data, "bench-fixture", false)?;
+            serve::bench::fixture(&data, clicks, &out)
+        }
     }
 }
 
@@ -364,7 +390,7 @@ fn json(value: &impl serde::Serialize) -> String {
     )
 }
 
-fn print(text: &str) -> Result<(), CliError> {
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

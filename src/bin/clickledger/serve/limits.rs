@@ -6,8 +6,8 @@
 //! | URL (path and query) | [`URL_BYTES_MAX`] | 414 |
 //! | body | [`BODY_BYTES_MAX`] | 413 |
 //! | time to send the body | [`BODY_READ_TIMEOUT`] | 408 |
-//! | time to send the headers | `--header-timeout-ms` | connection closed (by hyper) |
-//! | request head | [`REQUEST_HEAD_BYTES_MAX`] | 431, empty body (by hyper) |
+//! | time to send the headers | `--header-timeout-ms` | connection closed (by hyper), logged here |
+//! | request head | [`REQUEST_HEAD_BYTES_MAX`] | 431, empty body (by hyper), logged here |
 //! | click IDs per postback | `clickledger::postback::CLICK_IDS_MAX` (64) | 400 `too_many_click_ids` |
 
 use std::time::Duration;
@@ -80,6 +80,22 @@ pub(crate) fn body_too_slow() -> Response {
             BODY_READ_TIMEOUT.as_secs()
         ),
     )
+}
+
+/// Logs a connection that hyper ended with an error. The two limits hyper enforces
+/// before a request exists (the header timeout, the head size) are counted and logged
+/// as refusals; other errors (a client gone mid-request) are routine.
+pub(crate) fn connection_failed(error: &hyper::Error) {
+    let limit = if error.is_timeout() {
+        "header_timeout"
+    } else if error.is_parse_too_large() {
+        "head_bytes"
+    } else {
+        tracing::debug!(%error, "connection ended with an error");
+        return;
+    };
+    metrics::record_limit(limit);
+    tracing::warn!(limit, "connection closed: {error}");
 }
 
 /// Counts, logs once and answers a refusal by `limit`.

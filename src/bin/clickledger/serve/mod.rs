@@ -11,6 +11,7 @@
 //! completes. Tests start servers in-process on `127.0.0.1:0` through the same two calls.
 
 mod answer;
+pub(crate) mod bench;
 pub(crate) mod demo;
 mod durable;
 pub(crate) mod landing;
@@ -249,7 +250,12 @@ async fn serve_until(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
-                    tokio::spawn(graceful.watch(connection));
+                    let watched = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = watched.await {
+                            limits::connection_failed(&error);
+                        }
+                    });
                 }
                 Err(error) => {
                     // Out of file descriptors, mostly: back off instead of spinning.

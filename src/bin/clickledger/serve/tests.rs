@@ -507,6 +507,16 @@ async fn a_client_slow_to_send_its_headers_is_cut_off() {
         started.elapsed() < Duration::from_secs(1),
         "closed after the header timeout, not at the test's own limit"
     );
+    let counted = "clickledger_limit_refusals_total{limit=\"header_timeout\"}";
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = server.get("/metrics").await.text().await.unwrap();
+        if text.contains(counted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(text.contains(counted), "{text}");
     server.stop().await;
 }
 
