@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | URL (path and query) | [`URL_BYTES_MAX`] | 414 |
 //! | body | [`BODY_BYTES_MAX`] | 413 |
-//! | time to send the body | [`BODY_READ_TIMEOUT`] | 408 |
+//! | time to send the body | [`BODY_READ_TIMEOUT`] (tests set less) | 408 |
 //! | time to send the headers | `--header-timeout-ms` | connection closed (by hyper), logged here |
 //! | request head | [`REQUEST_HEAD_BYTES_MAX`] | 431, empty body (by hyper), logged here |
 //! | click IDs per postback | `clickledger::postback::CLICK_IDS_MAX` (64) | 400 `too_many_click_ids` |
@@ -70,15 +70,12 @@ pub(crate) fn body_too_large() -> Response {
     )
 }
 
-/// 408: a body not sent within [`BODY_READ_TIMEOUT`].
-pub(crate) fn body_too_slow() -> Response {
+/// 408: a body not sent within `limit`.
+pub(crate) fn body_too_slow(limit: Duration) -> Response {
     refuse(
         StatusCode::REQUEST_TIMEOUT,
         "body_timeout",
-        format!(
-            "the body did not arrive within {} s",
-            BODY_READ_TIMEOUT.as_secs()
-        ),
+        format!("the body did not arrive within {} ms", limit.as_millis()),
     )
 }
 

@@ -57,6 +57,8 @@ pub(crate) struct ServeConfig {
     pub click_sync_interval: Duration,
     /// Time a client has to send its request's headers.
     pub header_read_timeout: Duration,
+    /// Time a client has to send a POST body once its headers are in.
+    pub body_read_timeout: Duration,
     /// How long a shutdown waits for requests in flight.
     pub drain_timeout: Duration,
     /// Register the demo program when the ledger has no program.
@@ -71,6 +73,7 @@ impl ServeConfig {
             data,
             click_sync_interval: CLICK_SYNC_INTERVAL_DEFAULT,
             header_read_timeout: HEADER_READ_TIMEOUT_DEFAULT,
+            body_read_timeout: limits::BODY_READ_TIMEOUT,
             drain_timeout: DRAIN_TIMEOUT_DEFAULT,
             demo: true,
         }
@@ -135,6 +138,8 @@ pub(crate) struct App {
     pub programs: HashMap<String, ProgramRoute>,
     /// Set on the first ledger failure: health checks fail from then on.
     pub failed: AtomicBool,
+    /// Time a client has to send a POST body.
+    pub body_read_timeout: Duration,
     pub metrics: PrometheusHandle,
 }
 
@@ -176,6 +181,7 @@ impl Server {
             programs: program_routes(&ledger),
             ledger: Arc::new(ledger),
             failed: AtomicBool::new(false),
+            body_read_timeout: config.body_read_timeout,
             metrics: metrics::handle(),
         });
         Ok(Server {

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -15,7 +15,7 @@ use clickledger::{ClickKind, LedgerError, Outcome, Postback, Rejection, Timestam
 use super::answer::{json_response, postback_body, postback_status, refusal, unavailable};
 use super::durable::{self, DurableError};
 use super::landing::{self, LandingError};
-use super::limits::{self, BODY_BYTES_MAX, BODY_READ_TIMEOUT};
+use super::limits::{self, BODY_BYTES_MAX};
 use super::{metrics, App};
 
 /// A transparent 1x1 GIF (GIF89a, one-colour palette, transparent index 0).
@@ -184,7 +184,7 @@ async fn postback_get(State(app): State<Arc<App>>, request: Request) -> Response
 /// `POST /postback` with a form-encoded body: the body is the postback.
 async fn postback_post(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
-    let response = match form_body(request).await {
+    let response = match form_body(request, app.body_read_timeout).await {
         Ok(body) => answer_postback(&app, &body).await,
         Err(response) => response,
     };
@@ -193,7 +193,7 @@ async fn postback_post(State(app): State<Arc<App>>, request: Request) -> Respons
 }
 
 /// The body of a form POST, or the refusal of one that is not.
-async fn form_body(request: Request) -> Result<Vec<u8>, Response> {
+async fn form_body(request: Request, timeout: Duration) -> Result<Vec<u8>, Response> {
     let (parts, body) = request.into_parts();
     if parts.uri.query().is_some_and(|query| !query.is_empty()) {
         let message = "a POST postback carries its parameters in the body, not the URL";
@@ -208,10 +208,10 @@ async fn form_body(request: Request) -> Result<Vec<u8>, Response> {
         ));
     }
     let read = axum::body::to_bytes(body, BODY_BYTES_MAX);
-    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+    match tokio::time::timeout(timeout, read).await {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
         Ok(Err(_)) => Err(limits::body_too_large()),
-        Err(_) => Err(limits::body_too_slow()),
+        Err(_) => Err(limits::body_too_slow(timeout)),
     }
 }
 

@@ -83,6 +83,7 @@ async fn start_in(data: std::path::PathBuf) -> Running {
     let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), data);
     config.click_sync_interval = Duration::from_millis(20);
     config.header_read_timeout = Duration::from_millis(300);
+    config.body_read_timeout = Duration::from_millis(300);
     let (server, key) = tokio::task::spawn_blocking(move || {
         let ledger = Ledger::open(&config.data, Default::default()).unwrap();
         let key = demo::register(&ledger).unwrap().key;
@@ -495,6 +496,16 @@ async fn raw_exchange(server: &Running, request: &[u8]) -> String {
     let read = stream.read_to_end(&mut answer);
     let _ = tokio::time::timeout(Duration::from_secs(1), read).await;
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_body_gets_a_408() {
+    let server = start().await;
+    let head = "POST /postback HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nkey=";
+    let answer = raw_exchange(&server, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"body_timeout\""), "{answer}");
+    server.stop().await;
 }
 
 #[tokio::test]
