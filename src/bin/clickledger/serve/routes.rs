@@ -160,8 +160,17 @@ fn click_failed(app: &App, error: DurableError) -> Response {
     ledger_failed(app, &error)
 }
 
+/// 503 for a ledger that could not answer durably. A failed write or sync leaves the
+/// log refusing all work until a restart, so health checks fail from then on; other
+/// refusals (a UTC day's slots used up) concern one request.
 fn ledger_failed(app: &App, error: &DurableError) -> Response {
-    if !app.failed.swap(true, Ordering::Relaxed) {
+    let broken = match error {
+        DurableError::Ledger(LedgerError::Log(_)) | DurableError::Task(_) => true,
+        DurableError::Ledger(_) => false,
+    };
+    if !broken {
+        tracing::warn!(%error, "the ledger refused a request");
+    } else if !app.failed.swap(true, Ordering::Relaxed) {
         tracing::error!(%error, "the ledger failed; answering 503 until restarted");
     }
     unavailable(&format!("the ledger failed: {error}; retry later"))
