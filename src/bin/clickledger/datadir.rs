@@ -163,7 +163,7 @@ pub(crate) fn check_new(
             command,
             finished: false,
         }) => format!("it holds the ledger of a run of `{command}` that did not finish"),
-        None if holds_ledger(dir) => "it holds a ledger this tool did not write".to_owned(),
+        None if holds_ledger(dir) => "it holds a ledger that simulate or replay did not write: a server's, or another program's".to_owned(),
         None => format!(
             "it holds {}, which is not a ledger's",
             first_entry(dir)?.display()
@@ -634,7 +634,7 @@ mod tests {
         let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
         let message = error.to_string();
         assert!(
-            message.contains("a ledger this tool did not write"),
+            message.contains("a ledger that simulate or replay did not write"),
             "{message}"
         );
         assert_eq!(require_existing(scratch.path()).unwrap(), None);

@@ -418,6 +418,46 @@ mod tests {
     }
 
     #[test]
+    fn serve_defaults_are_loopback_8080_and_the_default_directory() {
+        let cli = Cli::try_parse_from(["clickledger", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(args.data, PathBuf::from("./clickledger-data"));
+        assert_eq!(args.click_sync_ms, 100);
+        assert!(!args.no_demo);
+    }
+
+    #[test]
+    fn a_click_sync_interval_outside_its_range_is_refused() {
+        for ms in ["0", "10001"] {
+            let args = ["clickledger", "serve", "--click-sync-ms", ms];
+            assert!(Cli::try_parse_from(args).is_err(), "{ms}");
+        }
+    }
+
+    #[test]
+    fn program_create_takes_repeated_domains() {
+        let args = [
+            "clickledger",
+            "program",
+            "create",
+            "p",
+            "--domain",
+            "a.example",
+        ];
+        let cli = Cli::try_parse_from([&args[..], &["--domain", "b.example", "--leads"]].concat())
+            .unwrap();
+        let Command::Program(ProgramCommand::Create(create)) = cli.command else {
+            panic!("not program create")
+        };
+        assert_eq!(create.domains, ["a.example", "b.example"]);
+        assert!(create.leads);
+        assert_eq!(create.window_days, 30);
+    }
+
+    #[test]
     fn zero_clicks_are_refused() {
         assert!(Cli::try_parse_from(["clickledger", "simulate", "--clicks", "0"]).is_err());
     }

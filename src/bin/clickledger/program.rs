@@ -201,3 +201,47 @@ fn settings_of(args: NewProgramArgs) -> Result<ProgramSettings, ProgramError> {
         ..ProgramSettings::new(&args.name)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> NewProgramArgs {
+        NewProgramArgs {
+            name: "shoes".into(),
+            domains: vec!["Shop.Example".into()],
+            default_url: Some("https://www.shop.example/welcome".into()),
+            window_days: 7,
+            leads: true,
+            payment_required: false,
+            revenue_share: true,
+        }
+    }
+
+    #[test]
+    fn settings_carry_every_flag_with_domains_normalised() {
+        let settings = settings_of(args()).unwrap();
+        assert_eq!(settings.landing_domains, ["shop.example"]);
+        assert_eq!(settings.kind, ConversionKind::Leads);
+        assert_eq!(settings.attribution_window_seconds, 7 * 86_400);
+        assert!(settings.revenue_share && !settings.payment_required);
+    }
+
+    #[test]
+    fn a_default_url_outside_the_domains_or_a_domain_with_a_scheme_is_refused() {
+        let foreign = NewProgramArgs {
+            default_url: Some("https://evil.example/".into()),
+            ..args()
+        };
+        assert!(matches!(
+            settings_of(foreign),
+            Err(ProgramError::Landing(_))
+        ));
+        let scheme = NewProgramArgs {
+            domains: vec!["https://shop.example".into()],
+            default_url: None,
+            ..args()
+        };
+        assert!(matches!(settings_of(scheme), Err(ProgramError::Landing(_))));
+    }
+}
