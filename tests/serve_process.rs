@@ -1,6 +1,8 @@
 //! The built `clickledger serve` binary as an operator runs it: a SIGTERM while
-//! postbacks are in flight ends it with status 0 and loses nothing it acknowledged, and a
-//! second server on the same data directory is refused with a message that says why.
+//! postbacks are in flight ends it with status 0 and loses nothing it acknowledged; a
+//! `kill -9` loses no acknowledged postback and no click older than the click sync
+//! interval; a second server on the same data directory is refused with a message that
+//! says why; programs are made and re-keyed with `clickledger program` between runs.
 //! (Endpoint behaviour is tested in-process in `src/bin/clickledger/serve/tests.rs`.)
 
 use std::io::{BufRead, BufReader};
@@ -224,4 +226,53 @@ fn programs_are_made_and_rekeyed_from_the_cli_while_the_server_is_stopped() {
     );
     terminate(&served.child);
     assert!(served.child.wait().unwrap().success());
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_postback_nor_a_click_older_than_the_sync_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve_with(dir.path(), &["--click-sync-ms", "50"], true);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (claimed, clicked) = runtime.block_on(async {
+        let click = || async {
+            let url = format!("{}/c/demo/p", served.base);
+            let response = client.get(url).send().await.unwrap();
+            let location = response.headers()["location"].to_str().unwrap();
+            location.rsplit("aecid=").next().unwrap().to_owned()
+        };
+        let mut claimed = Vec::new();
+        for order in 0..10 {
+            let id = click().await;
+            let url = format!(
+                "{}/postback?key={}&id=K{order}&amount=2&currency=EUR&cids={id}",
+                served.base, served.key
+            );
+            assert_eq!(client.get(url).send().await.unwrap().status(), 200);
+            claimed.push(id);
+        }
+        // Clicks after the last postback are covered by no postback's sync: only the
+        // click syncer makes them durable. Give it its interval.
+        let mut clicked = Vec::new();
+        for _ in 0..10 {
+            clicked.push(click().await);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (claimed, clicked)
+    });
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+
+    let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    let program = ledger.program_id("demo").unwrap();
+    assert_eq!(ledger.conversions(program).len(), claimed.len());
+    for id in claimed.iter().chain(&clicked) {
+        assert!(
+            ledger.click(&id.parse().unwrap()).is_some(),
+            "click {id} lost"
+        );
+    }
 }
