@@ -44,14 +44,19 @@ struct ClickQuery {
 }
 
 /// `GET /c/{program}/{partner}?url=<landing>`: mint a click ID, redirect with it.
+///
+/// A `HEAD` (link checkers, previews) gets the same answer without an ID minted: no one
+/// follows it, so it is no click.
 async fn click(
     State(app): State<Arc<App>>,
+    method: Method,
     Path((program, partner)): Path<(String, String)>,
     query: Result<Query<ClickQuery>, QueryRejection>,
 ) -> Response {
     let started = Instant::now();
+    let mint = method != Method::HEAD;
     let response = match query {
-        Ok(Query(query)) => redirect(&app, &program, partner, query.url).await,
+        Ok(Query(query)) => redirect(&app, &program, partner, query.url, mint).await,
         Err(rejection) => {
             metrics::record_click_refused("landing");
             refusal(StatusCode::BAD_REQUEST, "url", &rejection.body_text())
@@ -61,7 +66,13 @@ async fn click(
     response
 }
 
-async fn redirect(app: &Arc<App>, program: &str, partner: String, url: Option<String>) -> Response {
+async fn redirect(
+    app: &Arc<App>,
+    program: &str,
+    partner: String,
+    url: Option<String>,
+    mint: bool,
+) -> Response {
     let Some(route) = app.programs.get(program) else {
         return unknown_program(program);
     };
@@ -81,12 +92,17 @@ async fn redirect(app: &Arc<App>, program: &str, partner: String, url: Option<St
             return refusal(StatusCode::BAD_REQUEST, "url", &error.to_string());
         }
     };
-    let id = match durable::record_click(&app.ledger, route.id, partner, ClickKind::Click).await {
-        Ok(id) => id,
-        Err(error) => return click_failed(app, error),
+    let location = if mint {
+        let kind = ClickKind::Click;
+        let id = match durable::record_click(&app.ledger, route.id, partner, kind).await {
+            Ok(id) => id,
+            Err(error) => return click_failed(app, error),
+        };
+        metrics::record_click("click");
+        landing::with_click_id(landing, &id)
+    } else {
+        landing
     };
-    metrics::record_click("click");
-    let location = landing::with_click_id(landing, &id);
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
     // The URL crate's output is ASCII; a failure here would be its bug, not the input's.
@@ -102,27 +118,35 @@ async fn redirect(app: &Arc<App>, program: &str, partner: String, url: Option<St
     response
 }
 
-/// `GET /i/{program}/{partner}`: mint an impression ID, answer with a pixel.
+/// `GET /i/{program}/{partner}`: mint an impression ID, answer with a pixel. A `HEAD`
+/// mints nothing: no one saw an ad.
 async fn impression(
     State(app): State<Arc<App>>,
+    method: Method,
     Path((program, partner)): Path<(String, String)>,
 ) -> Response {
     let started = Instant::now();
-    let response = pixel(&app, &program, partner).await;
+    let response = pixel(&app, &program, partner, method != Method::HEAD).await;
     metrics::record_latency("impression", started.elapsed());
     response
 }
 
-async fn pixel(app: &Arc<App>, program: &str, partner: String) -> Response {
+async fn pixel(app: &Arc<App>, program: &str, partner: String, mint: bool) -> Response {
     let Some(route) = app.programs.get(program) else {
         return unknown_program(program);
     };
-    let kind = ClickKind::Impression;
-    let id = match durable::record_click(&app.ledger, route.id, partner, kind).await {
-        Ok(id) => id,
-        Err(error) => return click_failed(app, error),
+    let id = if mint {
+        let kind = ClickKind::Impression;
+        match durable::record_click(&app.ledger, route.id, partner, kind).await {
+            Ok(id) => Some(id),
+            Err(error) => return click_failed(app, error),
+        }
+    } else {
+        None
     };
-    metrics::record_click("impression");
+    if id.is_some() {
+        metrics::record_click("impression");
+    }
     let mut response = (StatusCode::OK, PIXEL_GIF).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"));
@@ -133,7 +157,7 @@ async fn pixel(app: &Arc<App>, program: &str, partner: String) -> Response {
     );
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
-    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok()) {
         headers.insert("x-aecid", value);
     }
     response

@@ -637,3 +637,25 @@ async fn the_advertisers_half_round_trips_through_the_server() {
     assert_eq!(stored[0].order, order);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_head_request_answers_like_a_get_but_mints_nothing() {
+    let server = start().await;
+    let head = |path: &str| server.client.head(format!("{}{path}", server.base)).send();
+    let response = head("/c/demo/p?url=https%3A%2F%2Fshop.example%2Fx%3Fa%3D1")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.headers()["location"], "https://shop.example/x?a=1");
+    let response = head("/i/demo/p").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/gif");
+    assert!(response.headers().get("x-aecid").is_none());
+    let response = head("/c/demo/p?url=https%3A%2F%2Fevil.example%2F")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let stats = server.ledger.stats();
+    assert_eq!((stats.clicks, stats.impressions), (0, 0));
+    server.stop().await;
+}
