@@ -426,6 +426,51 @@ impl Ledger {
     /// assert_eq!(ledger.program_id("p1"), Some(program.id));
     /// ```
     pub fn register_program(&self, settings: ProgramSettings) -> Result<NewProgram, LedgerError> {
+        let key = self.random_key()?;
+        let id = self.register_program_with_key(settings, &key)?;
+        Ok(NewProgram { id, key })
+    }
+
+    /// Gives a program a freshly generated key and returns it; the old key identifies no
+    /// program from then on. Durable on return. The ledger keeps only the new key's
+    /// hash: this is the one time it can be shown.
+    ///
+    /// ```
+    /// use clickledger::{Ledger, Outcome, ProgramSettings, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    /// let program = ledger.register_program(ProgramSettings::new("p1")).unwrap();
+    /// let key = ledger.rotate_key(program.id).unwrap();
+    /// assert_ne!(key, program.key);
+    /// let old = format!("key={}&id=1&amount=1&currency=EUR&cids=603ed1800000000000000000", program.key);
+    /// let outcome = ledger.convert_query(&old, Timestamp::now()).unwrap();
+    /// assert!(matches!(outcome, Outcome::Rejected(r) if r.reason.code() == "bad_key"));
+    /// ```
+    pub fn rotate_key(&self, program: ProgramId) -> Result<String, LedgerError> {
+        let key = self.random_key()?;
+        let key_sha256 = key_digest(&key);
+        let mut registry = self.registry.write();
+        if registry.program(program).is_none() {
+            return Err(LedgerError::UnknownProgram { program });
+        }
+        if registry.key_in_use(&key_sha256) {
+            return Err(LedgerError::KeyInUse);
+        }
+        let mut writer = self.writer.lock();
+        writer.log.append(&Record::ProgramKeyRotated {
+            program,
+            key_sha256,
+        })?;
+        writer.log.sync()?;
+        // Program and key were checked above under the same lock.
+        registry
+            .rotate_key(program, key_sha256)
+            .map_err(|problem| unreachable_state(&problem))?;
+        Ok(key)
+    }
+
+    /// 32 hex digits from the operating system's random source.
+    fn random_key(&self) -> Result<String, LedgerError> {
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).map_err(|error| {
             LogError::io(
@@ -434,9 +479,7 @@ impl Ledger {
                 std::io::Error::other(error.to_string()),
             )
         })?;
-        let key: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
-        let id = self.register_program_with_key(settings, &key)?;
-        Ok(NewProgram { id, key })
+        Ok(random.iter().map(|byte| format!("{byte:02x}")).collect())
     }
 
     /// Registers a program with a key chosen by the caller (imports, tests). The key is
@@ -1404,6 +1447,10 @@ impl ReplayState {
                 self.registry
                     .add_program(program.id, program.key_sha256, program.settings)
             }
+            Record::ProgramKeyRotated {
+                program,
+                key_sha256,
+            } => self.registry.rotate_key(program, key_sha256),
             Record::PartnerRegistered { id, name } => self.registry.add_partner(id, name),
             Record::ClickRecorded {
                 id,

@@ -40,6 +40,8 @@
 //!   the group commit's sync ([`Pending`]); `docs/RELIABILITY.md` says what each level
 //!   promises and how it is tested.
 //! - [`postback`] and [`money`]: strict parsing of postbacks and exact amounts.
+//! - [`advertiser`]: the advertiser's half: read the click ID, keep it in a cookie,
+//!   build the postback URL.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`. With `default-features = false`
 //! the library builds without the command-line tool's dependencies; the `tracing`
@@ -47,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+pub mod advertiser;
 pub mod checkpoint;
 mod claim;
 pub mod click_id;

@@ -21,8 +21,6 @@ pub(crate) fn key_digest(key: &str) -> [u8; 32] {
 /// A registered program and the state its claims are serialized on.
 pub(crate) struct ProgramEntry {
     pub id: ProgramId,
-    /// SHA-256 of its key, as registered (checkpoints keep it).
-    pub key_sha256: [u8; 32],
     pub settings: ProgramSettings,
     /// The program lock: held for the whole claim decision and its log append, which
     /// makes a multi-ID claim atomic and keeps claims of one program in log order.
@@ -102,6 +100,8 @@ pub(crate) struct Registry {
     programs: Vec<Arc<ProgramEntry>>,
     by_name: HashMap<String, ProgramId>,
     by_key_digest: HashMap<[u8; 32], ProgramId>,
+    /// Each program's current key digest, by program number: what a rotation removes.
+    key_digests: Vec<[u8; 32]>,
     partners: Vec<String>,
     partner_by_name: HashMap<String, PartnerId>,
 }
@@ -129,6 +129,11 @@ impl Registry {
 
     pub fn next_program_id(&self) -> ProgramId {
         ProgramId(self.programs.len() as u32)
+    }
+
+    /// The SHA-256 of a program's current key (after any rotation).
+    pub fn key_digest_of(&self, id: ProgramId) -> Option<[u8; 32]> {
+        self.key_digests.get(id.0 as usize).copied()
     }
 
     pub fn key_in_use(&self, digest: &[u8; 32]) -> bool {
@@ -163,13 +168,27 @@ impl Registry {
         }
         self.by_name.insert(settings.name.clone(), id);
         self.by_key_digest.insert(key_sha256, id);
+        self.key_digests.push(key_sha256);
         let state = Mutex::new(ProgramState::default());
         self.programs.push(Arc::new(ProgramEntry {
             id,
-            key_sha256,
             settings,
             state,
         }));
+        Ok(())
+    }
+
+    /// Replaces a program's key: the old one identifies no program from here on.
+    pub fn rotate_key(&mut self, id: ProgramId, key_sha256: [u8; 32]) -> Result<(), String> {
+        let Some(old) = self.key_digests.get_mut(id.0 as usize) else {
+            return Err(format!("key rotation of unregistered program {}", id.0));
+        };
+        if self.by_key_digest.contains_key(&key_sha256) {
+            return Err(format!("key rotation of program {} to a key in use", id.0));
+        }
+        self.by_key_digest.remove(old);
+        self.by_key_digest.insert(key_sha256, id);
+        *old = key_sha256;
         Ok(())
     }
 
@@ -219,5 +238,31 @@ mod tests {
             .unwrap_err();
         assert!(error.contains("beyond"), "{error}");
         assert_eq!(registry.next_program_id(), ProgramId(0));
+    }
+
+    #[test]
+    fn a_rotated_key_replaces_the_old_one_and_must_be_new() {
+        let mut registry = Registry::default();
+        let settings = ProgramSettings::new("p");
+        registry
+            .add_program(ProgramId(0), [1; 32], settings.clone())
+            .unwrap();
+        registry
+            .add_program(ProgramId(1), [2; 32], ProgramSettings::new("q"))
+            .unwrap();
+        registry.rotate_key(ProgramId(0), [3; 32]).unwrap();
+        assert!(registry.program_by_key_digest(&[1; 32]).is_none());
+        assert_eq!(
+            registry.program_by_key_digest(&[3; 32]).unwrap().id,
+            ProgramId(0)
+        );
+        assert!(
+            registry.rotate_key(ProgramId(0), [2; 32]).is_err(),
+            "q's key"
+        );
+        assert!(
+            registry.rotate_key(ProgramId(9), [4; 32]).is_err(),
+            "no program 9"
+        );
     }
 }

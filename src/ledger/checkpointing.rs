@@ -199,7 +199,10 @@ impl Ledger {
                 .iter()
                 .map(|program| ProgramRecord {
                     id: program.id,
-                    key_sha256: program.key_sha256,
+                    // The current key: a rotation replaced the one it was registered with.
+                    key_sha256: registry
+                        .key_digest_of(program.id)
+                        .expect("every listed program is registered"),
                     settings: program.settings.clone(),
                 })
                 .collect(),

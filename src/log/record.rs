@@ -26,11 +26,15 @@ const KIND_CONVERSION_RECORDED: u8 = 5;
 const KIND_LEDGER_CREATED: u8 = 6;
 /// Kind byte of [`Record::SegmentSealed`].
 const KIND_SEGMENT_SEALED: u8 = 7;
+/// Kind byte of [`Record::ProgramKeyRotated`].
+const KIND_PROGRAM_KEY_ROTATED: u8 = 8;
 
 /// Payload bytes of a click record: kind, ID, program, partner, click kind.
 pub const CLICK_RECORD_BYTES: usize = 1 + CLICK_ID_BYTES + 4 + 4 + 1;
 /// Payload bytes of a slot reservation: kind, day, end slot.
 const SLOTS_RESERVED_BYTES: usize = 1 + 4 + 4;
+/// Payload bytes of a key rotation: kind, program, SHA-256 of the new key.
+const PROGRAM_KEY_ROTATED_BYTES: usize = 1 + 4 + 32;
 
 /// A program's registration, as logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +107,14 @@ pub enum Record {
     /// created. A segment before the last that does not end with it was cut short. The
     /// log reads it; the ledger never sees it.
     SegmentSealed,
+    /// A program's key was replaced: from here on postbacks must carry the key whose
+    /// SHA-256 this is, and the old key identifies no program.
+    ProgramKeyRotated {
+        /// The program.
+        program: ProgramId,
+        /// SHA-256 of its new key.
+        key_sha256: [u8; 32],
+    },
 }
 
 /// Why a payload with a valid CRC does not decode.
@@ -174,6 +186,14 @@ impl Record {
             }
             Record::LedgerCreated => out.push(KIND_LEDGER_CREATED),
             Record::SegmentSealed => out.push(KIND_SEGMENT_SEALED),
+            Record::ProgramKeyRotated {
+                program,
+                key_sha256,
+            } => {
+                out.push(KIND_PROGRAM_KEY_ROTATED);
+                out.extend_from_slice(&program.0.to_le_bytes());
+                out.extend_from_slice(key_sha256);
+            }
         }
     }
 
@@ -214,6 +234,15 @@ impl Record {
                 check_size(kind, payload, 1)?;
                 Ok(Record::SegmentSealed)
             }
+            KIND_PROGRAM_KEY_ROTATED => {
+                check_size(kind, payload, PROGRAM_KEY_ROTATED_BYTES)?;
+                let mut key_sha256 = [0u8; 32];
+                key_sha256.copy_from_slice(&payload[5..]);
+                Ok(Record::ProgramKeyRotated {
+                    program: ProgramId(le_u32(&payload[1..5])),
+                    key_sha256,
+                })
+            }
             _ => Err(RecordError::UnknownKind { kind }),
         }
     }
@@ -227,6 +256,7 @@ pub(crate) fn kind_fits_size(kind: u8, length: usize) -> bool {
         KIND_CLICK_RECORDED => length == CLICK_RECORD_BYTES,
         KIND_SLOTS_RESERVED => length == SLOTS_RESERVED_BYTES,
         KIND_LEDGER_CREATED | KIND_SEGMENT_SEALED => length == 1,
+        KIND_PROGRAM_KEY_ROTATED => length == PROGRAM_KEY_ROTATED_BYTES,
         _ => false,
     }
 }
@@ -316,6 +346,10 @@ mod tests {
 
     #[test]
     fn every_record_kind_round_trips() {
+        round_trip(Record::ProgramKeyRotated {
+            program: ProgramId(5),
+            key_sha256: [3; 32],
+        });
         round_trip(Record::ProgramRegistered(ProgramRecord {
             id: ProgramId(3),
             key_sha256: [9; 32],
@@ -455,5 +489,21 @@ mod fixed_bytes {
         expected.extend_from_slice(&[8; 12]);
         expected.push(7); // Expired
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn key_rotation_bytes_are_kind_program_and_digest() {
+        let mut out = Vec::new();
+        let record = Record::ProgramKeyRotated {
+            program: ProgramId(0x0102_0304),
+            key_sha256: [0xab; 32],
+        };
+        record.encode(&mut out);
+        let mut expected = vec![8, 0x04, 0x03, 0x02, 0x01];
+        expected.extend_from_slice(&[0xab; 32]);
+        assert_eq!(out, expected);
+        assert!(kind_fits_size(8, expected.len()));
+        assert!(!kind_fits_size(8, expected.len() - 1));
+        assert!(Record::decode(&expected[..36]).is_err());
     }
 }

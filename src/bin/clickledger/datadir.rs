@@ -164,7 +164,7 @@ pub(crate) fn check_new(
             command,
             finished: false,
         }) => format!("it holds the ledger of a run of `{command}` that did not finish"),
-        None if holds_ledger(dir) => "it holds a ledger this tool did not write".to_owned(),
+        None if holds_ledger(dir) => "it holds a ledger that simulate or replay did not write: a server's, or another program's".to_owned(),
         None => format!(
             "it holds {}, which is not a ledger's",
             first_entry(dir)?.display()
@@ -242,6 +242,14 @@ pub(crate) fn require_existing(dir: &Path) -> Result<Option<Origin>, DataDirErro
     };
     let dir = dir.to_owned();
     Err(DataDirError::NoLedger { dir, why })
+}
+
+/// The command line of the run (`simulate`, `replay`) that wrote the ledger in `dir`,
+/// if one did: a server keeps out of such a directory, which a later `simulate` would
+/// replace.
+pub(crate) fn run_origin(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join(ORIGIN_FILE)).ok()?;
+    Some(Origin::parse(&text).command)
 }
 
 /// What is at a data directory's path.
@@ -660,7 +668,7 @@ mod tests {
         let error = prepare_new(scratch.path(), SIMULATE, "simulate", true).unwrap_err();
         let message = error.to_string();
         assert!(
-            message.contains("a ledger this tool did not write"),
+            message.contains("a ledger that simulate or replay did not write"),
             "{message}"
         );
         assert_eq!(require_existing(scratch.path()).unwrap(), None);

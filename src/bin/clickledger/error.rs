@@ -75,6 +75,15 @@ pub(crate) enum CliError {
         /// How many.
         problems: usize,
     },
+    /// The server could not start, or failed.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+    /// A program command failed.
+    #[error(transparent)]
+    Program(#[from] crate::program::ProgramError),
+    /// The async runtime could not be started.
+    #[error("cannot start the server's runtime: {0}")]
+    Runtime(io::Error),
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Output(io::Error),

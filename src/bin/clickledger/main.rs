@@ -5,7 +5,9 @@
 //! - `stats` reopens a ledger and shows what it holds;
 //! - `verify` lists every problem of a ledger's log, changing nothing;
 //! - `repair` opens a ledger with a recovery mode and says what it removed;
-//! - `checkpoint` writes a checkpoint, so that the next open replays only what follows.
+//! - `checkpoint` writes a checkpoint, so that the next open replays only what follows;
+//! - `serve` runs the reference tracking server (`serve/`, docs/SERVER.md);
+//! - `program` registers and inspects the programs a server tracks.
 //!
 //! `replay` and `simulate` post every conversion back, then probe the ledger's
 //! deduplication three ways (a retry, a second order on the same click, a forged ID), and
@@ -17,18 +19,22 @@ mod datadir;
 mod drive;
 mod error;
 mod generator;
+mod program;
 mod progress;
 mod record;
 mod repair;
 mod replay;
 mod report;
+mod serve;
 mod simulate;
 mod stats;
 mod talkingdata;
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -94,6 +100,84 @@ enum Command {
     /// are dropped first (their clicks then answer expired) and the log segments no kept
     /// checkpoint needs are removed after. Another process must not have the ledger open.
     Checkpoint(CheckpointArgs),
+    /// Run the tracking server: tracking links, impression pixels, postbacks.
+    ///
+    /// With no flags: 127.0.0.1:8080, ledger in ./clickledger-data. A ledger without
+    /// programs gets the demo program, whose key is printed with a tracking link and a
+    /// postback to try with curl. Stops on Ctrl-C or SIGTERM: finishes the requests in
+    /// flight, syncs, exits 0. Endpoints and status codes: docs/SERVER.md.
+    Serve(ServeArgs),
+    /// Register and inspect the programs a server tracks (while the server is stopped).
+    #[command(subcommand)]
+    Program(ProgramCommand),
+    /// A bare axum handler, the ceiling of the load run (benches/load.sh).
+    #[command(hide = true)]
+    BenchStatic {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// A ledger with CLICKS clicks and a file of one postback path per click, for the
+    /// load run (benches/load.sh).
+    #[command(hide = true)]
+    BenchFixture {
+        /// A new data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Clicks to record.
+        #[arg(long, default_value_t = 100_000)]
+        clicks: u32,
+        /// Where to write the postback paths.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProgramCommand {
+    /// Register a program and print its key, shown this once (only a hash is kept).
+    Create(ProgramCreateArgs),
+    /// List the programs.
+    List(CommonArgs),
+    /// Show one program's settings.
+    Show(ProgramNameArgs),
+    /// Give a program a new key and print it, shown this once; the old key stops working.
+    RotateKey(ProgramNameArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProgramCreateArgs {
+    /// Unique name, used in tracking links: /c/NAME/PARTNER.
+    name: String,
+    /// A domain tracking links may redirect to, with its subdomains (repeat for more).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// Where a tracking link without `url` goes; its host must be a landing domain.
+    #[arg(long, value_name = "URL")]
+    default_url: Option<String>,
+    /// Attribution window: how old a click may be and still back a conversion.
+    #[arg(long, value_name = "DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    window_days: u32,
+    /// Leads (sign-ups): postbacks need no amount. Sales otherwise.
+    #[arg(long)]
+    leads: bool,
+    /// Postbacks must carry `payment`.
+    #[arg(long)]
+    payment_required: bool,
+    /// Revenue share: postbacks must carry `customer`.
+    #[arg(long)]
+    revenue_share: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct ProgramNameArgs {
+    /// The program's name.
+    name: String,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +277,36 @@ struct CheckpointArgs {
 }
 
 #[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The ledger's data directory.
+    #[arg(long, value_name = "DIR", default_value = DATA_DIR_DEFAULT)]
+    data: PathBuf,
+    /// A click is durable at most this many milliseconds after its redirect
+    /// (1 to 10000). Postbacks are always durable before their answer.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = serve::CLICK_SYNC_INTERVAL_DEFAULT.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(serve::CLICK_SYNC_MS_RANGE)
+    )]
+    click_sync_ms: u64,
+    /// Time a client has to send its request headers, in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = serve::HEADER_READ_TIMEOUT_DEFAULT.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(1..=600_000)
+    )]
+    header_timeout_ms: u64,
+    /// Do not register the demo program on a ledger without programs.
+    #[arg(long)]
+    no_demo: bool,
+}
+
+#[derive(Debug, Args)]
 struct CommonArgs {
     /// The ledger's data directory.
     #[arg(long, value_name = "DIR", default_value = DATA_DIR_DEFAULT)]
@@ -263,7 +377,85 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             print(&text)
         }
+        Command::Serve(args) => serve_command(args),
+        Command::Program(command) => program_command(command),
+        Command::BenchStatic { listen } => serve::bench::serve_static(listen),
+        Command::BenchFixture { data, clicks, out } => {
+            datadir::check_new(&data, "bench-fixture", false)?;
+            serve::bench::fixture(&data, clicks, &out)
+        }
     }
+}
+
+fn program_command(command: ProgramCommand) -> Result<(), CliError> {
+    match command {
+        ProgramCommand::Create(args) => {
+            let new = program::NewProgramArgs {
+                name: args.name,
+                domains: args.domains,
+                default_url: args.default_url,
+                window_days: args.window_days,
+                leads: args.leads,
+                payment_required: args.payment_required,
+                revenue_share: args.revenue_share,
+            };
+            let (view, key) = program::create(&args.common.data, new)?;
+            if args.common.json {
+                let value = serde_json::json!({"program": view, "key": key});
+                return print(&json(&value));
+            }
+            print(&format!(
+                "{}key (shown this once; only its hash is kept): {key}\n",
+                view.text()
+            ))
+        }
+        ProgramCommand::List(common) => {
+            let views = program::list(&common.data)?;
+            if common.json {
+                return print(&json(&views));
+            }
+            let lines: String = views
+                .iter()
+                .map(|view| format!("{}\t{}\t{}\n", view.number, view.name, view.kind))
+                .collect();
+            print(&format!("number\tname\tkind\n{lines}"))
+        }
+        ProgramCommand::Show(args) => {
+            let view = program::show(&args.common.data, &args.name)?;
+            print(&if args.common.json {
+                json(&view)
+            } else {
+                view.text()
+            })
+        }
+        ProgramCommand::RotateKey(args) => {
+            let key = program::rotate_key(&args.common.data, &args.name)?;
+            if args.common.json {
+                return print(&json(&serde_json::json!({"name": args.name, "key": key})));
+            }
+            print(&format!(
+                "new key of program {} (shown this once; the old key no longer works): {key}\n",
+                args.name
+            ))
+        }
+    }
+}
+
+/// Opens the ledger and binds, prints the banner, serves until Ctrl-C or SIGTERM.
+fn serve_command(args: ServeArgs) -> Result<(), CliError> {
+    let mut config = serve::ServeConfig::new(args.listen, args.data);
+    config.click_sync_interval = Duration::from_millis(args.click_sync_ms);
+    config.header_read_timeout = Duration::from_millis(args.header_timeout_ms);
+    config.demo = !args.no_demo;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let server = serve::Server::open(config)?;
+    let banner = serve::demo::banner(server.local_addr(), server.ledger(), server.demo.as_ref());
+    print(&banner)?;
+    runtime.block_on(server.run(serve::shutdown_signal()))?;
+    Ok(())
 }
 
 /// Prints a run's summary, then fails if its check did.
@@ -291,7 +483,7 @@ fn json(value: &impl serde::Serialize) -> String {
     )
 }
 
-fn print(text: &str) -> Result<(), CliError> {
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -316,6 +508,46 @@ mod tests {
         };
         assert_eq!((args.clicks, args.seed), (1_000_000, 1));
         assert_eq!(args.common.data, PathBuf::from("./clickledger-data"));
+    }
+
+    #[test]
+    fn serve_defaults_are_loopback_8080_and_the_default_directory() {
+        let cli = Cli::try_parse_from(["clickledger", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(args.data, PathBuf::from("./clickledger-data"));
+        assert_eq!(args.click_sync_ms, 100);
+        assert!(!args.no_demo);
+    }
+
+    #[test]
+    fn a_click_sync_interval_outside_its_range_is_refused() {
+        for ms in ["0", "10001"] {
+            let args = ["clickledger", "serve", "--click-sync-ms", ms];
+            assert!(Cli::try_parse_from(args).is_err(), "{ms}");
+        }
+    }
+
+    #[test]
+    fn program_create_takes_repeated_domains() {
+        let args = [
+            "clickledger",
+            "program",
+            "create",
+            "p",
+            "--domain",
+            "a.example",
+        ];
+        let cli = Cli::try_parse_from([&args[..], &["--domain", "b.example", "--leads"]].concat())
+            .unwrap();
+        let Command::Program(ProgramCommand::Create(create)) = cli.command else {
+            panic!("not program create")
+        };
+        assert_eq!(create.domains, ["a.example", "b.example"]);
+        assert!(create.leads);
+        assert_eq!(create.window_days, 30);
     }
 
     #[test]
