@@ -1,12 +1,13 @@
 //! Who is who: programs (with their keys and conversions) and partners.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
+use siphasher::sip128::{Hasher128, SipHasher24};
 
 use crate::click_id::{ClickAddress, ClickId};
 use crate::index::slot::PROGRAMS_MAX;
@@ -94,12 +95,46 @@ impl ProgramState {
     }
 }
 
+/// Programs already found by their key, remembered under a keyed 128-bit tag of the key
+/// so that later postbacks skip SHA-256 (a third of a claim's instructions without
+/// SHA extensions).
+///
+/// The tag is SipHash-2-4 under a random key drawn when the registry is made and never
+/// stored: a key that is not a program's matches a remembered tag with probability
+/// 2^-128, and the lookup's timing depends on the tag, which says nothing an attacker
+/// can use about any key. Only keys that resolved to a program are remembered, so the
+/// table holds at most one entry per program key presented. When the random key cannot
+/// be drawn, nothing is remembered and every lookup hashes the key with SHA-256.
+struct KeyTags {
+    sip_key: Option<[u8; 16]>,
+    known: RwLock<HashMap<u128, ProgramId>>,
+}
+
+impl Default for KeyTags {
+    fn default() -> KeyTags {
+        let mut sip_key = [0u8; 16];
+        KeyTags {
+            sip_key: getrandom::fill(&mut sip_key).ok().map(|()| sip_key),
+            known: RwLock::default(),
+        }
+    }
+}
+
+impl KeyTags {
+    fn tag(&self, key: &str) -> Option<u128> {
+        let mut hasher = SipHasher24::new_with_key(self.sip_key.as_ref()?);
+        hasher.write(key.as_bytes());
+        Some(hasher.finish128().as_u128())
+    }
+}
+
 /// Programs and partners, numbered densely in registration order.
 #[derive(Default)]
 pub(crate) struct Registry {
     programs: Vec<Arc<ProgramEntry>>,
     by_name: HashMap<String, ProgramId>,
     by_key_digest: HashMap<[u8; 32], ProgramId>,
+    key_tags: KeyTags,
     partners: Vec<String>,
     partner_by_name: HashMap<String, PartnerId>,
 }
@@ -117,12 +152,20 @@ impl Registry {
         self.by_name.get(name).copied()
     }
 
-    /// The program whose key hashes to `digest`. The lookup is on the digest, never on
-    /// the key: its timing tells an attacker nothing about any key.
-    pub fn program_by_key_digest(&self, digest: &[u8; 32]) -> Option<&Arc<ProgramEntry>> {
-        self.by_key_digest
-            .get(digest)
-            .and_then(|id| self.program(*id))
+    /// The program whose key is `key`: by its remembered tag, or else by the SHA-256
+    /// digest (then the tag is remembered).
+    pub fn program_by_key(&self, key: &str) -> Option<&Arc<ProgramEntry>> {
+        let tag = self.key_tags.tag(key);
+        if let Some(tag) = tag {
+            if let Some(&id) = self.key_tags.known.read().get(&tag) {
+                return self.program(id);
+            }
+        }
+        let id = *self.by_key_digest.get(&key_digest(key))?;
+        if let Some(tag) = tag {
+            self.key_tags.known.write().insert(tag, id);
+        }
+        self.program(id)
     }
 
     pub fn next_program_id(&self) -> ProgramId {
@@ -207,6 +250,47 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn registry_with_keys(keys: &[&str]) -> Registry {
+        let mut registry = Registry::default();
+        for (index, key) in keys.iter().enumerate() {
+            let settings = ProgramSettings::new(&format!("p{index}"));
+            registry
+                .add_program(ProgramId(index as u32), key_digest(key), settings)
+                .unwrap();
+        }
+        registry
+    }
+
+    #[test]
+    fn a_key_finds_its_program_first_by_digest_then_by_remembered_tag() {
+        let registry = registry_with_keys(&["alpha", "beta"]);
+        for _ in 0..2 {
+            assert_eq!(registry.program_by_key("beta").unwrap().id, ProgramId(1));
+            assert_eq!(registry.program_by_key("alpha").unwrap().id, ProgramId(0));
+        }
+        assert_eq!(registry.key_tags.known.read().len(), 2);
+    }
+
+    #[test]
+    fn a_wrong_key_is_never_remembered_and_never_matches() {
+        let registry = registry_with_keys(&["alpha"]);
+        for wrong in ["alphb", "Alpha", "alpha ", ""] {
+            assert!(registry.program_by_key(wrong).is_none(), "{wrong:?}");
+        }
+        assert!(registry.key_tags.known.read().is_empty());
+        assert!(registry.program_by_key("alpha").is_some());
+        assert!(registry.program_by_key("alphb").is_none());
+    }
+
+    #[test]
+    fn without_a_tag_key_every_lookup_uses_the_digest() {
+        let mut registry = registry_with_keys(&["alpha"]);
+        registry.key_tags.sip_key = None;
+        assert_eq!(registry.program_by_key("alpha").unwrap().id, ProgramId(0));
+        assert!(registry.program_by_key("beta").is_none());
+        assert!(registry.key_tags.known.read().is_empty());
+    }
 
     #[test]
     fn a_program_number_beyond_what_a_slot_entry_holds_is_refused() {
