@@ -401,7 +401,16 @@ fn print_table(rows: &[Value], arguments: &Arguments) {
             number("resident_bytes_per_click", 1),
             row["clickledger_speedup"]
                 .as_f64()
-                .map_or("-".to_owned(), |ratio| format!("{ratio:.2}x")),
+                .map_or("-".to_owned(), format_ratio),
         );
+    }
+}
+
+/// Two decimals, or three significant digits below 0.1, so a peer far ahead still shows.
+fn format_ratio(ratio: f64) -> String {
+    if ratio < 0.1 {
+        format!("{ratio:.3}x")
+    } else {
+        format!("{ratio:.2}x")
     }
 }
