@@ -41,38 +41,69 @@ struct Row {
 
 pub fn run(arguments: &[String]) {
     let has = |flag: &str| arguments.iter().any(|argument| argument == flag);
-    let (sizes, seconds) = if has("--quick") {
-        (SIZES_QUICK, CLAIM_SECONDS_QUICK)
-    } else if has("--long") {
-        (SIZES_LONG, CLAIM_SECONDS_DEFAULT)
-    } else {
-        (SIZES_DEFAULT, CLAIM_SECONDS_DEFAULT)
+    let value = |flag: &str| {
+        let index = arguments.iter().position(|argument| argument == flag)?;
+        arguments.get(index + 1)
     };
-    let out = arguments
-        .iter()
-        .position(|argument| argument == "--out")
-        .and_then(|index| arguments.get(index + 1));
+    let seconds = if has("--quick") {
+        CLAIM_SECONDS_QUICK
+    } else {
+        CLAIM_SECONDS_DEFAULT
+    };
+    if let Some(clicks) = value("--growth-one").and_then(|text| text.parse().ok()) {
+        let row = measure(clicks, Duration::from_secs_f64(seconds));
+        println!("ROW {}", row_json(&row));
+        return;
+    }
+    let sizes = if has("--quick") {
+        SIZES_QUICK
+    } else if has("--long") {
+        SIZES_LONG
+    } else {
+        SIZES_DEFAULT
+    };
 
     println!("| clicks held | claims/s | p50 µs | p99 µs | resident B/click | log B/click |");
     println!("|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     for &clicks in sizes {
-        let row = measure(clicks, Duration::from_secs_f64(seconds));
+        let row = measure_in_child(clicks, has("--quick"));
         println!(
             "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            row.clicks,
-            row.claims_per_second,
-            row.p50_us,
-            row.p99_us,
-            row.resident_bytes_per_click,
-            row.log_bytes_per_click
+            row["clicks"],
+            row["claims_per_second"].as_f64().unwrap_or(0.0),
+            row["p50_us"].as_f64().unwrap_or(0.0),
+            row["p99_us"].as_f64().unwrap_or(0.0),
+            row["resident_bytes_per_click"].as_f64().unwrap_or(0.0),
+            row["log_bytes_per_click"].as_f64().unwrap_or(0.0),
         );
         rows.push(row);
     }
-    if let Some(out) = out {
-        std::fs::write(out, rows_json(&rows)).expect("writing the growth rows");
+    if let Some(out) = value("--out") {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))
+            .expect("rows as JSON");
+        std::fs::write(out, text).expect("writing the growth rows");
         println!("rows written to {out}");
     }
+}
+
+/// Measures one size in a child process of its own: memory a smaller size freed (its
+/// conversions, about 100 bytes each) would otherwise be reused and hide the growth.
+fn measure_in_child(clicks: u64, quick: bool) -> serde_json::Value {
+    let executable = std::env::current_exe().expect("the bench's own path");
+    let mut command = std::process::Command::new(executable);
+    command.args(["--growth", "--growth-one", &clicks.to_string()]);
+    if quick {
+        command.arg("--quick");
+    }
+    let output = command.output().expect("running one size");
+    assert!(output.status.success(), "size {clicks} failed: {output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("ROW "))
+        .expect("a ROW line");
+    serde_json::from_str(line).expect("a JSON row")
 }
 
 /// Records `clicks` in a fresh ledger, then claims sampled ones for `duration`.
@@ -176,21 +207,15 @@ fn percentile(sorted: &[u32], quantile: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-fn rows_json(rows: &[Row]) -> String {
-    let rows: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|row| {
-            serde_json::json!({
-                "clicks": row.clicks,
-                "record_seconds": row.record_seconds,
-                "resident_bytes_per_click": row.resident_bytes_per_click,
-                "log_bytes_per_click": row.log_bytes_per_click,
-                "claims": row.claims,
-                "claims_per_second": row.claims_per_second,
-                "p50_us": row.p50_us,
-                "p99_us": row.p99_us,
-            })
-        })
-        .collect();
-    serde_json::to_string_pretty(&serde_json::json!({ "rows": rows })).expect("rows as JSON")
+fn row_json(row: &Row) -> serde_json::Value {
+    serde_json::json!({
+        "clicks": row.clicks,
+        "record_seconds": row.record_seconds,
+        "resident_bytes_per_click": row.resident_bytes_per_click,
+        "log_bytes_per_click": row.log_bytes_per_click,
+        "claims": row.claims,
+        "claims_per_second": row.claims_per_second,
+        "p50_us": row.p50_us,
+        "p99_us": row.p99_us,
+    })
 }
