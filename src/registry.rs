@@ -33,12 +33,15 @@ pub(crate) struct ProgramEntry {
 /// Both lookups use hashbrown with its default hasher (foldhash, seeded at random per
 /// map): several times faster than the standard library's SipHash on these short keys,
 /// and order ids, which advertisers choose, cannot be aimed at a known seed. The order-id
-/// table stores only indices into `conversions` and hashes the order id found there, so
-/// each order id is stored once, in its conversion.
+/// table stores indices into `conversions` with each order id's hash, not the order id:
+/// each order id is stored once, in its conversion, and a rehash moves entries by their
+/// stored hash instead of reaching through every conversion to its order id (two cache
+/// misses an entry, which made each doubling of a large table cost hundreds of
+/// milliseconds).
 #[derive(Default)]
 pub(crate) struct ProgramState {
     conversions: Vec<Arc<Conversion>>,
-    by_order_id: HashTable<usize>,
+    by_order_id: HashTable<OrderEntry>,
     /// Keyed by address: an ID that addresses a claimed click finds its conversion.
     by_claimed_click: HashMap<ClickAddress, usize>,
     hasher: DefaultHashBuilder,
@@ -54,10 +57,10 @@ impl ProgramState {
     pub fn by_order_id(&self, order_id: &str) -> Option<&Arc<Conversion>> {
         let hash = self.hasher.hash_one(order_id);
         self.by_order_id
-            .find(hash, |&index| {
-                self.conversions[index].order.order_id == order_id
+            .find(hash, |entry| {
+                entry.hash == hash && self.conversions[entry.index].order.order_id == order_id
             })
-            .map(|&index| &self.conversions[index])
+            .map(|entry| &self.conversions[entry.index])
     }
 
     /// The conversion that claimed `id`, if one did.
@@ -82,17 +85,16 @@ impl ProgramState {
             "order {order_id} recorded twice"
         );
         let hash = self.hasher.hash_one(order_id);
-        let Self {
-            conversions,
-            by_order_id,
-            hasher,
-            ..
-        } = self;
-        by_order_id.insert_unique(hash, index, |&stored| {
-            hasher.hash_one(conversions[stored].order.order_id.as_str())
-        });
+        self.by_order_id
+            .insert_unique(hash, OrderEntry { hash, index }, |entry| entry.hash);
         self.conversions.push(conversion);
     }
+}
+
+/// An entry of the order-id table: where the conversion is, and its order id's hash.
+struct OrderEntry {
+    hash: u64,
+    index: usize,
 }
 
 /// Programs already found by their key, remembered under a keyed 128-bit tag of the key
@@ -260,6 +262,40 @@ mod tests {
                 .unwrap();
         }
         registry
+    }
+
+    fn conversion(sequence: u32) -> Arc<Conversion> {
+        let mut click = [0u8; 12];
+        click[5..9].copy_from_slice(&sequence.to_be_bytes());
+        let click = ClickId::from_bytes(click);
+        let eur = crate::money::Currency::parse("EUR").unwrap();
+        Arc::new(Conversion {
+            id: crate::outcome::ConversionId(u64::from(sequence) + 1),
+            program: ProgramId(0),
+            order: crate::order::Order::new(&format!("order-{sequence}"), eur),
+            attributed_click: click,
+            partner: "a7".into(),
+            claimed: vec![click],
+            verdicts: Vec::new(),
+            at: crate::time::Timestamp::from_unix(1_700_000_000),
+        })
+    }
+
+    #[test]
+    fn order_ids_and_claimed_clicks_are_found_after_the_tables_grow_many_times() {
+        let mut state = ProgramState::default();
+        let count = 5_000; // a dozen doublings of each table
+        for sequence in 0..count {
+            state.insert(conversion(sequence));
+        }
+        for sequence in 0..count {
+            let found = state.by_order_id(&format!("order-{sequence}")).unwrap();
+            assert_eq!(found.id.0, u64::from(sequence) + 1);
+            let claimed = state.by_claimed_click(&found.claimed[0]).unwrap();
+            assert_eq!(claimed.id, found.id);
+        }
+        assert!(state.by_order_id("order-5000").is_none());
+        assert_eq!(state.conversions().len(), count as usize);
     }
 
     #[test]
