@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # clickledger side by side with sled, redb, Redis and PostgreSQL on one workload.
 #
-#   bash benches/peers.sh --quick    # 20,000 clicks, 1 s per peer: checks the pipeline
+#   bash benches/peers.sh --quick    # 100,000 clicks, 1 s per peer: checks the pipeline
 #   bash benches/peers.sh            # 2 million clicks, 10 s per peer
 #   bash benches/peers.sh --long     # 20 million clicks, 30 s per peer
 #

@@ -30,7 +30,7 @@ use workload::{Ids, Op};
 
 /// Clicks preloaded by default, in the quick mode and in the long mode.
 const CLICKS_DEFAULT: usize = 2_000_000;
-const CLICKS_QUICK: usize = 20_000;
+const CLICKS_QUICK: usize = 100_000;
 const CLICKS_LONG: usize = 20_000_000;
 /// Seconds of claiming per peer, by mode.
 const SECONDS_DEFAULT: u64 = 10;
@@ -121,6 +121,11 @@ pub trait Peer: Sync {
     /// Bytes the peer holds in memory: this process's, for embedded stores.
     fn resident_bytes(&self) -> u64 {
         measure::own_resident_bytes()
+    }
+    /// True when [`Peer::resident_bytes`] is this process's, so that it includes the
+    /// bench's own list of IDs.
+    fn is_embedded(&self) -> bool {
+        true
     }
 }
 
@@ -243,7 +248,10 @@ fn run_one(name: &str, arguments: &Arguments) -> Result<Value, String> {
     let ids = peer.ids(arguments.clicks)?;
     peer.preload(&ids)?;
     let preload_seconds = preload_started.elapsed().as_secs_f64();
-    let resident = peer.resident_bytes().saturating_sub(resident_before);
+    let mut resident = peer.resident_bytes().saturating_sub(resident_before);
+    if peer.is_embedded() {
+        resident = resident.saturating_sub(ids.heap_bytes());
+    }
     let disk = peer.disk_bytes().saturating_sub(disk_before);
 
     let run = measure::run(&*peer, &ids, Duration::from_secs(arguments.seconds))?;

@@ -46,6 +46,13 @@ impl Ids {
         Ids { stored, unknown }
     }
 
+    /// Heap bytes of these lists: part of an embedded peer's resident growth that is
+    /// the bench's, not the store's.
+    pub fn heap_bytes(&self) -> u64 {
+        ((self.stored.capacity() + self.unknown.capacity()) * std::mem::size_of::<[u8; 12]>())
+            as u64
+    }
+
     /// The IDs claimed during the preload.
     pub fn preclaimed(&self) -> &[[u8; 12]] {
         &self.stored[..self.stored.len() / 4]

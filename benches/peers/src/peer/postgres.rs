@@ -106,6 +106,10 @@ impl Peer for PostgresPeer {
     fn resident_bytes(&self) -> u64 {
         process_tree_bytes(self.server.pid)
     }
+
+    fn is_embedded(&self) -> bool {
+        false
+    }
 }
 
 struct PostgresClient {

@@ -101,6 +101,10 @@ impl Peer for RedisPeer {
     fn resident_bytes(&self) -> u64 {
         process_tree_bytes(self.server.pid)
     }
+
+    fn is_embedded(&self) -> bool {
+        false
+    }
 }
 
 struct RedisClient<'a> {
