@@ -1,13 +1,23 @@
-//! Resident memory and log bytes per click.
+//! Resident memory and log bytes per click, and how claims/s and memory grow with the
+//! clicks held.
 //!
-//! Records N clicks (default 10,000,000; `cargo bench --bench memory -- 1000000` for
-//! fewer) into a fresh ledger spread over a few programs, partners and days, and prints
-//! the growth of the resident set size and of the log, per click. Linux only (reads
-//! `/proc/self/statm`).
+//! Default mode: records N clicks (default 10,000,000; `cargo bench --bench memory --
+//! 1000000` for fewer) into a fresh ledger spread over a few programs, partners and
+//! days, and prints the growth of the resident set size and of the log, per click, and
+//! the time to reopen.
+//!
+//! Growth mode (`-- --growth`): for 1 and 10 million clicks (and 100 million with
+//! `--long`; 100,000 and 1 million with `--quick`), a fresh ledger each, records the
+//! clicks, then claims a spread sample of them, one-ID postbacks, for a bounded time,
+//! and prints claims/s, claim latency and bytes per click. `--out FILE` writes the rows
+//! as JSON for `benches/plot.py`. Linux only (reads `/proc/self/statm`).
 
 use std::time::Instant;
 
 use clickledger::{ClickKind, Durability, Ledger, Options, ProgramSettings, Timestamp};
+
+#[path = "memory/growth.rs"]
+mod growth;
 
 const CLICKS_DEFAULT: u64 = 10_000_000;
 const FIRST_CLICK: u32 = 1_740_787_200; // 2025-03-01T00:00:00Z
@@ -25,8 +35,13 @@ fn resident_bytes() -> u64 {
 }
 
 fn main() {
-    let clicks = std::env::args()
-        .skip(1)
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.iter().any(|argument| argument == "--growth") {
+        growth::run(&arguments);
+        return;
+    }
+    let clicks = arguments
+        .iter()
         .find_map(|argument| argument.parse::<u64>().ok())
         .unwrap_or(CLICKS_DEFAULT);
     let dir = tempfile::tempdir().expect("temporary directory");

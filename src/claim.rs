@@ -42,48 +42,49 @@ pub(crate) fn decide(
     mut examine: impl FnMut(&ClickId) -> Verdict,
     holder: impl Fn(&ClickId) -> ConversionId,
 ) -> Decision {
-    let mut states: Vec<(ClickId, Verdict)> = ids.iter().map(|id| (*id, examine(id))).collect();
+    // One allocation: the verdicts are built in place and returned as they are.
+    let mut verdicts: Vec<IdVerdict> = ids
+        .iter()
+        .map(|id| IdVerdict {
+            id: IdText::Parsed(*id),
+            verdict: examine(id),
+        })
+        .collect();
     let is_eligible =
         |verdict: Verdict| matches!(verdict, Verdict::Eligible | Verdict::AlreadyClaimed);
     // Within one second, IDs of one day are ordered by slot, which is minting order.
-    let latest = states
+    let latest = ids
         .iter()
-        .filter(|(_, verdict)| is_eligible(*verdict))
+        .zip(&verdicts)
+        .filter(|(_, state)| is_eligible(state.verdict))
         .max_by_key(|(id, _)| (id.time(), id.slot()))
-        .copied();
+        .map(|(id, state)| (*id, state.verdict));
 
     let result = match latest {
-        None => Err(reason_without_eligible_id(&states)),
+        None => Err(reason_without_eligible_id(ids, &verdicts)),
         Some((id, Verdict::AlreadyClaimed)) => Err(RejectReason::AlreadyClaimed {
             id,
             by: holder(&id),
         }),
         Some((id, _)) => {
-            for (_, verdict) in &mut states {
-                if *verdict == Verdict::Eligible {
-                    *verdict = Verdict::Accepted;
+            for state in &mut verdicts {
+                if state.verdict == Verdict::Eligible {
+                    state.verdict = Verdict::Accepted;
                 }
             }
             Ok(id)
         }
     };
-    let verdicts = states
-        .into_iter()
-        .map(|(id, verdict)| IdVerdict {
-            id: IdText::Parsed(id),
-            verdict,
-        })
-        .collect();
     Decision { verdicts, result }
 }
 
 /// The reason of the first ID in list order, when none is eligible.
-fn reason_without_eligible_id(states: &[(ClickId, Verdict)]) -> RejectReason {
+fn reason_without_eligible_id(ids: &[ClickId], verdicts: &[IdVerdict]) -> RejectReason {
     // A postback always carries at least one ID (parsing refuses an empty `cids`).
-    let Some(&(id, verdict)) = states.first() else {
+    let (Some(&id), Some(state)) = (ids.first(), verdicts.first()) else {
         return RejectReason::Postback(crate::postback::PostbackError::Missing { param: "cids" });
     };
-    match verdict {
+    match state.verdict {
         Verdict::OtherProgram => RejectReason::WrongProgram { id },
         Verdict::Expired => RejectReason::ClickExpired { id },
         Verdict::FromFuture => RejectReason::ClickInFuture { id },

@@ -780,7 +780,7 @@ impl Ledger {
             Err(reason) => Ok(self.pending(rejected(reason, decision.verdicts), seen())),
             Ok(attributed) => {
                 let (conversion, position) =
-                    self.record_conversion(&program, postback, at, attributed, &decision)?;
+                    self.record_conversion(&program, postback, at, attributed, decision)?;
                 let conversion = Arc::new(conversion);
                 state.insert(Arc::clone(&conversion));
                 Ok(self.pending(Outcome::Accepted(conversion), position))
@@ -986,10 +986,7 @@ impl Ledger {
     }
 
     fn program_by_key(&self, key: &str) -> Option<Arc<ProgramEntry>> {
-        self.registry
-            .read()
-            .program_by_key_digest(&key_digest(key))
-            .cloned()
+        self.registry.read().program_by_key(key).cloned()
     }
 
     /// The partner's number, registering the name (durably logged) on first sight.
@@ -1060,16 +1057,21 @@ impl Ledger {
         postback: &Postback,
         at: Timestamp,
         attributed: ClickId,
-        decision: &Decision,
+        decision: Decision,
     ) -> Result<(Conversion, u64), LedgerError> {
         let partner = self.index.get(&attributed).partner();
         let partner = self.partner_name(partner).unwrap_or_default();
         let mut writer = self.writer.lock();
         let id = ConversionId(writer.next_conversion);
-        let record = conversion_record(id, program.id, postback, at, attributed, decision);
-        let position = writer.log.append(&Record::ConversionRecorded(record))?;
+        let record = conversion_record(id, program.id, postback, at, attributed, &decision);
+        let record = Record::ConversionRecorded(record);
+        let position = writer.log.append(&record)?;
         writer.next_conversion += 1;
         drop(writer);
+        // The record's copy of the order becomes the conversion's: one copy per claim.
+        let Record::ConversionRecorded(record) = record else {
+            unreachable!("built as a conversion record above");
+        };
 
         let claimed: Vec<ClickId> = decision.claimed().collect();
         for click in &claimed {
@@ -1086,11 +1088,11 @@ impl Ledger {
         let conversion = Conversion {
             id,
             program: program.id,
-            order: postback.order.clone(),
+            order: record.order,
             attributed_click: attributed,
             partner,
             claimed,
-            verdicts: decision.verdicts.clone(),
+            verdicts: decision.verdicts,
             at,
         };
         Ok((conversion, position))

@@ -22,8 +22,6 @@
 //!    the result must be UTF-8) *before* lists are split, so `%2D` in `cids` separates
 //!    two IDs and `%252D` leaves a literal `%2D` in one.
 
-use std::collections::HashSet;
-
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
@@ -783,11 +781,30 @@ fn parse_click_ids(raw: Option<&[u8]>) -> Result<Vec<ClickId>, PostbackError> {
     Ok(click_ids)
 }
 
+/// Longest ID list checked for repeats by comparing every pair (at most 28 comparisons).
+const PAIRWISE_IDS_MAX: usize = 8;
+
 /// The first ID that repeats an earlier one, in list order. IDs are compared by the
 /// click they address ([`ClickId::address`]): the upper- and lower-case forms of one ID
 /// are the same ID, and so are two IDs of one slot that differ in their second.
+///
+/// Every parsed and every converted postback passes here, and most carry one to a few
+/// IDs: up to [`PAIRWISE_IDS_MAX`] they are compared pairwise, which allocates nothing;
+/// longer lists go through a hash set (SipHash-free: addresses are not secret, and the
+/// list is bounded by [`CLICK_IDS_MAX`]).
 fn first_repeat(click_ids: &[ClickId]) -> Option<ClickId> {
-    let mut seen = HashSet::with_capacity(click_ids.len());
+    if click_ids.len() <= PAIRWISE_IDS_MAX {
+        return click_ids
+            .iter()
+            .enumerate()
+            .find(|(index, id)| {
+                click_ids[..*index]
+                    .iter()
+                    .any(|earlier| earlier.address() == id.address())
+            })
+            .map(|(_, id)| *id);
+    }
+    let mut seen = hashbrown::HashSet::with_capacity(click_ids.len());
     click_ids
         .iter()
         .find(|id| !seen.insert(id.address()))
@@ -1518,6 +1535,25 @@ mod tests {
             with_cids(&format!("{ID0}-{ID1}-{}", ID0.to_uppercase())),
             expected
         );
+    }
+
+    #[test]
+    fn repeats_are_found_alike_by_pairs_and_by_hash_set() {
+        let slot_id = |slot: u32| {
+            let mut bytes = [0u8; 12];
+            bytes[5..9].copy_from_slice(&slot.to_be_bytes());
+            ClickId::from_bytes(bytes)
+        };
+        for length in [2, PAIRWISE_IDS_MAX, PAIRWISE_IDS_MAX + 1, CLICK_IDS_MAX] {
+            let mut ids: Vec<ClickId> = (0..length as u32).map(slot_id).collect();
+            assert_eq!(first_repeat(&ids), None, "{length} distinct IDs");
+            ids[length - 1] = ids[length / 2 - 1];
+            if length > 2 {
+                ids[length - 2] = ids[0];
+            }
+            let first = if length > 2 { ids[0] } else { ids[1] };
+            assert_eq!(first_repeat(&ids), Some(first), "{length} IDs");
+        }
     }
 
     #[test]

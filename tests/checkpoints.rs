@@ -5,6 +5,8 @@
 //! checkpoint is skipped with a warning, and that a log shorter than a checkpoint's
 //! position refuses to open.
 
+mod serial;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -188,6 +190,7 @@ fn assert_same_ledger(checkpointed: &Ledger, replayed: &Ledger, trace: &Trace, s
 
 #[test]
 fn opening_from_a_checkpoint_equals_a_full_replay_across_random_workloads_and_crashes() {
+    let _serial = serial::one_at_a_time();
     for seed in 1..=24u64 {
         let dir = tempfile::tempdir().unwrap();
         let (ledger_dir, replay_dir) = (dir.path().join("ledger"), dir.path().join("replay"));
@@ -258,6 +261,7 @@ fn open_and_compare(dir: &Path, trace: &Trace) -> clickledger::log::RecoveryRepo
 
 #[test]
 fn a_damaged_newest_checkpoint_is_skipped_for_the_older_one() {
+    let _serial = serial::one_at_a_time();
     type Damage = fn(&Path);
     let damages: [(&str, Damage); 4] = [
         ("byte flipped in the slot tables", |path| {
@@ -293,6 +297,7 @@ fn a_damaged_newest_checkpoint_is_skipped_for_the_older_one() {
 
 #[test]
 fn with_every_checkpoint_damaged_the_whole_log_is_replayed() {
+    let _serial = serial::one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("ledger");
     let trace = two_checkpoints(&dir);
@@ -308,6 +313,7 @@ fn with_every_checkpoint_damaged_the_whole_log_is_replayed() {
 
 #[test]
 fn a_checkpoint_cut_short_by_a_crash_is_ignored() {
+    let _serial = serial::one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("ledger");
     let trace = two_checkpoints(&dir);
@@ -323,6 +329,7 @@ fn a_checkpoint_cut_short_by_a_crash_is_ignored() {
 
 #[test]
 fn a_log_restored_from_an_older_copy_is_refused_by_the_newer_checkpoint() {
+    let _serial = serial::one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("ledger");
     let old_log = root.path().join("old-log");
@@ -349,6 +356,7 @@ fn a_log_restored_from_an_older_copy_is_refused_by_the_newer_checkpoint() {
 
 #[test]
 fn only_the_two_newest_checkpoints_are_kept() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut random = Random(9);
     let mut trace = Trace::default();
@@ -364,6 +372,7 @@ fn only_the_two_newest_checkpoints_are_kept() {
 
 #[test]
 fn a_read_only_ledger_refuses_to_checkpoint_but_opens_from_one() {
+    let _serial = serial::one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("ledger");
     let trace = two_checkpoints(&dir);
@@ -382,6 +391,7 @@ fn a_read_only_ledger_refuses_to_checkpoint_but_opens_from_one() {
 
 #[test]
 fn a_checkpoint_taken_while_clicks_and_claims_go_on_still_equals_a_full_replay() {
+    let _serial = serial::one_at_a_time();
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
 
@@ -442,6 +452,7 @@ fn a_checkpoint_taken_while_clicks_and_claims_go_on_still_equals_a_full_replay()
 
 #[test]
 fn an_unusable_checkpoint_named_beyond_the_log_is_removed_not_kept_over_a_good_one() {
+    let _serial = serial::one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("ledger");
     let trace = two_checkpoints(&dir);

@@ -9,6 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod serial;
+
 use clickledger::log::segment::segment_file_name;
 use clickledger::{
     ClickId, ClickKind, Durability, Ledger, Options, ProgramSettings, RecoveryMode, Timestamp,
@@ -68,6 +70,7 @@ fn last_segment(dir: &Path) -> PathBuf {
 
 #[test]
 fn absolute_consistency_refuses_a_torn_tail_that_the_default_cuts() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     ledger_with_clicks(dir.path());
     Ledger::open(dir.path(), with(RecoveryMode::AbsoluteConsistency)).expect("a sound log opens");
@@ -82,6 +85,7 @@ fn absolute_consistency_refuses_a_torn_tail_that_the_default_cuts() {
 
 #[test]
 fn point_in_time_drops_everything_after_the_first_damage_and_reissues_no_id() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let ids = ledger_with_clicks(dir.path());
     let first = segment(dir.path(), 1);
@@ -151,6 +155,7 @@ fn point_in_time_drops_everything_after_the_first_damage_and_reissues_no_id() {
 
 #[test]
 fn verify_lists_every_damaged_region_and_repair_says_what_it_removed() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     ledger_with_clicks(dir.path());
     assert!(Ledger::verify(dir.path()).unwrap().is_empty());
@@ -218,6 +223,7 @@ fn verify_lists_every_damaged_region_and_repair_says_what_it_removed() {
 
 #[test]
 fn point_in_time_before_a_checkpoint_replays_from_the_start_and_drops_that_checkpoint() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let ids = ledger_with_clicks(dir.path());
     let ledger = Ledger::open(dir.path(), with(RecoveryMode::TolerateTornTail)).unwrap();

@@ -5,6 +5,8 @@
 //! says why; programs are made and re-keyed with `clickledger program` between runs.
 //! (Endpoint behaviour is tested in-process in `src/bin/clickledger/serve/tests.rs`.)
 
+mod serial;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -60,6 +62,7 @@ fn terminate(child: &Child) {
 
 #[test]
 fn sigterm_with_postbacks_in_flight_exits_0_and_keeps_everything_acknowledged() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut served = serve(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -124,6 +127,7 @@ fn sigterm_with_postbacks_in_flight_exits_0_and_keeps_everything_acknowledged() 
 
 #[test]
 fn a_second_server_on_the_same_directory_is_refused_and_the_first_keeps_serving() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut first = serve(dir.path());
     let second = Command::new(env!("CARGO_BIN_EXE_clickledger"))
@@ -173,6 +177,7 @@ fn shown_key(stdout: &str) -> String {
 
 #[test]
 fn programs_are_made_and_rekeyed_from_the_cli_while_the_server_is_stopped() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let create = ["program", "create", "shoes", "--domain", "shop.example"];
     let (ok, stdout, stderr) = clickledger(&create, dir.path());
@@ -230,6 +235,7 @@ fn programs_are_made_and_rekeyed_from_the_cli_while_the_server_is_stopped() {
 
 #[test]
 fn kill_9_loses_no_acknowledged_postback_nor_a_click_older_than_the_sync_interval() {
+    let _serial = serial::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut served = serve_with(dir.path(), &["--click-sync-ms", "50"], true);
     let runtime = tokio::runtime::Runtime::new().unwrap();
