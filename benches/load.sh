@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load run of the reference server on loopback, bounded in time: clicks/s and
 # postbacks/s with p50/p99 latency, next to a bare static axum handler measured in the
-# same run as the ceiling. Uses wrk (`apt-get install -y wrk`).
+# same run as the ceiling. Uses wrk, installed from Debian's package when missing.
 #
 #   benches/load.sh            full run: 3 x 20 s at 64 connections, 300,000 postbacks
 #   benches/load.sh --short    a check that it works: 3 x 2 s at 16 connections
@@ -22,8 +22,13 @@ if [ "${1:-}" = "--short" ]; then
 fi
 
 if ! command -v wrk >/dev/null; then
-    echo "wrk is missing: apt-get install -y wrk" >&2
-    exit 1
+    if [ "$(id -u)" != 0 ]; then
+        echo "wrk is missing; run as root to install it, or: apt-get install -y wrk" >&2
+        exit 1
+    fi
+    echo "== installing wrk" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 
 cargo build --release --bin clickledger

@@ -29,6 +29,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clickledger::log::io::Io;
 use clickledger::{Durability, Ledger, LedgerError, NewProgram, Options, ProgramId};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -63,6 +64,9 @@ pub(crate) struct ServeConfig {
     pub drain_timeout: Duration,
     /// Register the demo program when the ledger has no program.
     pub demo: bool,
+    /// The file operations under the ledger's log: the real disk, or a simulated one
+    /// that fails on demand (tests of the 503 path).
+    pub io: Io,
 }
 
 impl ServeConfig {
@@ -76,6 +80,7 @@ impl ServeConfig {
             body_read_timeout: limits::BODY_READ_TIMEOUT,
             drain_timeout: DRAIN_TIMEOUT_DEFAULT,
             demo: true,
+            io: Io::Os,
         }
     }
 }
@@ -167,6 +172,7 @@ impl Server {
             // Clicks are answered at once and synced within the interval; a postback
             // awaits the sync covering it (`durable::convert`).
             durability: Durability::Interval(config.click_sync_interval),
+            io: config.io.clone(),
             ..Options::default()
         };
         let ledger = match Ledger::open(&config.data, options) {

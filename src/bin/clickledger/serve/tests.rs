@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clickledger::log::io::{Faults, Io, SimulatedDisk};
 use clickledger::{ClickKind, Ledger, ProgramSettings, Timestamp};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
@@ -80,7 +81,13 @@ async fn start() -> Running {
 }
 
 async fn start_in(data: std::path::PathBuf) -> Running {
+    start_in_with(data, Io::Os).await
+}
+
+/// [`start_in`] with the ledger's log on `io`.
+async fn start_in_with(data: std::path::PathBuf, io: Io) -> Running {
     let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), data);
+    config.io = io;
     config.click_sync_interval = Duration::from_millis(20);
     config.header_read_timeout = Duration::from_millis(300);
     config.body_read_timeout = Duration::from_millis(300);
@@ -529,6 +536,51 @@ async fn a_client_slow_to_send_its_headers_is_cut_off() {
     }
     assert!(text.contains(counted), "{text}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_ledger_that_cannot_sync_answers_503_with_retry_after_and_acknowledges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SimulatedDisk::new(3);
+    let mut server = start_in_with(dir.path().to_owned(), Io::Simulated(Arc::clone(&disk))).await;
+    let id = server.click("p").await;
+    disk.set_faults(Faults {
+        fail_syncs: true,
+        ..Faults::default()
+    });
+    let response = server
+        .get(&format!(
+            "/postback?key={}&id=F1&amount=1&currency=EUR&cids={id}",
+            server.key
+        ))
+        .await;
+    assert_eq!(response.headers()["retry-after"], "5");
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "unavailable");
+    let (status, _) = json_of(server.get("/healthz").await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let response = server.get("/c/demo/p").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // The run ends with the failure (its last sync fails too).
+    let _ = server.stop.take().map(|stop| stop.send(()));
+    let ended = server.task.take().unwrap().await.unwrap();
+    assert!(ended.is_err(), "a failed ledger does not stop cleanly");
+    let key = server.key.clone();
+    drop(server);
+    // The retry the 503 asked for, after a restart: safe whether or not the unsynced
+    // record reached the file.
+    let reopened = Ledger::open(dir.path(), Default::default()).unwrap();
+    let query = format!("key={key}&id=F1&amount=1&currency=EUR&cids={id}");
+    let retried = reopened.convert_query(&query, Timestamp::now()).unwrap();
+    assert!(
+        matches!(
+            retried,
+            clickledger::Outcome::Accepted(_) | clickledger::Outcome::Replayed(_)
+        ),
+        "{retried:?}"
+    );
 }
 
 #[tokio::test]
