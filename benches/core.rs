@@ -54,17 +54,18 @@ fn click_ids(criterion: &mut Criterion) {
     });
 }
 
+/// A ledger answering from its log's buffer: every path here is measured without the
+/// disk; durable claims are `benches/group_commit.rs`.
+fn buffered() -> Options {
+    Options {
+        durability: Durability::None,
+        ..Options::default()
+    }
+}
+
 fn ledger_paths(criterion: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let ledger = Ledger::open(
-        dir.path(),
-        Options {
-            // Buffered paths: durable claims are measured by `benches/group_commit.rs`.
-            durability: Durability::None,
-            ..Options::default()
-        },
-    )
-    .expect("open");
+    let ledger = Ledger::open(dir.path(), buffered()).expect("open");
     let program = ledger
         .register_program_with_key(ProgramSettings::new("p1"), "pk1")
         .expect("program");
@@ -159,7 +160,7 @@ fn scatter(index: u32) -> u32 {
 fn replay(criterion: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
     {
-        let ledger = Ledger::open(dir.path(), Options::default()).expect("open");
+        let ledger = Ledger::open(dir.path(), buffered()).expect("open");
         let program = ledger
             .register_program(ProgramSettings::new("p1"))
             .expect("program")
@@ -219,7 +220,7 @@ fn claim_throughput(criterion: &mut Criterion) {
 /// claiming them all at once.
 fn timed_claims(threads: usize, hot: bool, iterations: u64) -> Duration {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let ledger = Arc::new(Ledger::open(dir.path(), Options::default()).expect("open"));
+    let ledger = Arc::new(Ledger::open(dir.path(), buffered()).expect("open"));
     let at = Timestamp::from_unix(CLICKED);
     let programs: Vec<(ProgramId, String)> = (0..if hot { 1 } else { threads })
         .map(|index| {

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use clickledger::{
-    ClickId, ClickKind, Currency, Ledger, Options, Order, Postback, ProgramSettings, Timestamp,
+    ClickId, ClickKind, Currency, Durability, Ledger, Options, Order, Postback, ProgramSettings,
+    Timestamp,
 };
 
 use super::{resident_bytes, FIRST_CLICK, PARTNERS, PROGRAMS};
@@ -109,7 +110,12 @@ fn measure_in_child(clicks: u64, quick: bool) -> serde_json::Value {
 /// Records `clicks` in a fresh ledger, then claims sampled ones for `duration`.
 fn measure(clicks: u64, duration: Duration) -> Row {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let ledger = Ledger::open(dir.path(), Options::default()).expect("open");
+    // Claims from the log's buffer: how the in-memory cost grows, without the disk.
+    let buffered = Options {
+        durability: Durability::None,
+        ..Options::default()
+    };
+    let ledger = Ledger::open(dir.path(), buffered).expect("open");
     let programs: Vec<_> = (0..PROGRAMS)
         .map(|index| {
             let settings = ProgramSettings::new(&format!("p{index}"));
