@@ -42,6 +42,7 @@ const PEERS: &[&str] = &[
     "clickledger-none",
     "clickledger-interval",
     "clickledger-sync",
+    "clickledger-sync-50",
     "clickledger-sync-pipelined",
     "sled",
     "redb-1",
@@ -204,11 +205,12 @@ fn main() {
 
 /// Opens the peer called `name`; `None` when its server was not started.
 fn open_peer(name: &str) -> Result<Option<Box<dyn Peer>>, String> {
-    let ledger = |level, pipelined| -> Result<Option<Box<dyn Peer>>, String> {
+    let ledger = |level, clients, pipelined| -> Result<Option<Box<dyn Peer>>, String> {
         Ok(Some(Box::new(peer::ledger::LedgerPeer::open(
-            level, pipelined,
+            level, clients, pipelined,
         )?)))
     };
+    let two = peer::ledger::CLIENTS;
     let redis = |prefix: &str, level, pipelined| -> Result<Option<Box<dyn Peer>>, String> {
         match Server::from_env(prefix) {
             Some(server) => Ok(Some(Box::new(peer::redis::RedisPeer::connect(
@@ -226,10 +228,12 @@ fn open_peer(name: &str) -> Result<Option<Box<dyn Peer>>, String> {
         }
     };
     match name {
-        "clickledger-none" => ledger(Level::None, false),
-        "clickledger-interval" => ledger(Level::Interval, false),
-        "clickledger-sync" => ledger(Level::Sync, false),
-        "clickledger-sync-pipelined" => ledger(Level::Sync, true),
+        "clickledger-none" => ledger(Level::None, two, false),
+        "clickledger-interval" => ledger(Level::Interval, two, false),
+        // As many clients as PostgreSQL's, then as Redis's.
+        "clickledger-sync" => ledger(Level::Sync, 8, false),
+        "clickledger-sync-50" => ledger(Level::Sync, 50, false),
+        "clickledger-sync-pipelined" => ledger(Level::Sync, two, true),
         "sled" => Ok(Some(Box::new(peer::sled::SledPeer::open()?))),
         "redb-1" => Ok(Some(Box::new(peer::redb::RedbPeer::open(1)?))),
         "redb-1000" => Ok(Some(Box::new(peer::redb::RedbPeer::open(1000)?))),
@@ -353,23 +357,30 @@ fn child_budget(arguments: &Arguments) -> Duration {
     Duration::from_secs(arguments.seconds + 60 + arguments.clicks as u64 / 20_000)
 }
 
-/// Adds to every row clickledger's claims/s at its level divided by the row's.
+/// Adds to every row clickledger's claims/s divided by the row's, clickledger taken at
+/// the row's durability level, batched (pipelined, or many claims per transaction) or
+/// not as the row is when it ran both ways, and with the client count nearest the row's.
 fn add_ratios(rows: &mut [Value]) {
-    let ledger_rate = |level: &str, rows: &[Value]| {
+    let batched = |row: &Value| row["batch"].as_u64().is_some_and(|batch| batch > 1);
+    let clients = |row: &Value| row["clients"].as_u64().unwrap_or(1);
+    let ledger_rate = |peer_row: &Value, rows: &[Value]| {
         rows.iter()
-            .find(|row| {
+            .filter(|row| {
                 row["peer"]
                     .as_str()
                     .is_some_and(|peer| peer.starts_with("clickledger"))
-                    && row["level"] == level
+                    && row["level"] == peer_row["level"]
+            })
+            .min_by_key(|row| {
+                let other_shape = batched(row) != batched(peer_row);
+                (other_shape, clients(row).abs_diff(clients(peer_row)))
             })
             .and_then(|row| row["ops_per_second"].as_f64())
     };
     let rates: Vec<Option<f64>> = rows
         .iter()
         .map(|row| {
-            let level = row["level"].as_str()?;
-            let ours = ledger_rate(level, rows)?;
+            let ours = ledger_rate(row, rows)?;
             Some(ours / row["ops_per_second"].as_f64()?)
         })
         .collect();

@@ -3,9 +3,10 @@
 //! The ledger's own durability levels do the work: `None` answers from the log's
 //! buffer, `Interval` lets the ledger's sync thread sync within [`INTERVAL`], `Sync`
 //! answers after the group commit's fdatasync covering each claim (one sync shared by
-//! every claim waiting on it). `Sync`, pipelined, keeps [`IN_FLIGHT`] claims per client
-//! decided with `convert_pending` before waiting for them, as a pipelined Redis client
-//! keeps its commands in flight.
+//! every claim waiting on it), with as many clients as the peer it is compared with
+//! (8 for PostgreSQL, 50 for Redis). `Sync`, pipelined, keeps [`IN_FLIGHT`] claims per
+//! client decided with `convert_pending` before waiting for them, as a pipelined Redis
+//! client keeps its commands in flight and redb batches claims in one transaction.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,29 +25,26 @@ use crate::{Client, Level, Peer, Setup};
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Claiming threads: one per core of the reference machine.
-const CLIENTS: usize = 2;
+pub const CLIENTS: usize = 2;
 
-/// Claiming threads at the sync level, unpipelined: as many as PostgreSQL's clients,
-/// each waiting for its own claim's sync.
-const SYNC_CLIENTS: usize = 8;
-
-/// Claims each pipelined client keeps in flight: Redis's pipeline depth.
-pub const IN_FLIGHT: usize = 100;
+/// Claims each pipelined client keeps in flight: as many as redb's largest transaction.
+pub const IN_FLIGHT: usize = 1000;
 
 const PROGRAM_KEY: &str = "peers-program-key";
 
 /// The ledger under test, in a temporary directory.
 pub struct LedgerPeer {
     level: Level,
+    clients: usize,
     pipelined: bool,
     dir: tempfile::TempDir,
     ledger: Arc<Ledger>,
 }
 
 impl LedgerPeer {
-    /// A ledger answering at `level`; `pipelined` keeps [`IN_FLIGHT`] claims in flight
-    /// per client (meant for the sync level).
-    pub fn open(level: Level, pipelined: bool) -> Result<LedgerPeer, String> {
+    /// A ledger answering at `level` to `clients` threads; `pipelined` keeps
+    /// [`IN_FLIGHT`] claims in flight per client (meant for the sync level).
+    pub fn open(level: Level, clients: usize, pipelined: bool) -> Result<LedgerPeer, String> {
         let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
         let options = Options {
             // Records and preloads are buffered; `claim` picks the measured level.
@@ -56,6 +54,7 @@ impl LedgerPeer {
         let ledger = Ledger::open(dir.path(), options).map_err(|e| e.to_string())?;
         Ok(LedgerPeer {
             level,
+            clients,
             pipelined,
             dir,
             ledger: Arc::new(ledger),
@@ -74,19 +73,17 @@ impl Peer for LedgerPeer {
             Level::Interval => "interval",
             Level::Sync => "sync",
         };
-        let (name, clients, batch) = match (self.pipelined, self.level) {
-            (true, _) => (
+        let (name, batch) = match self.pipelined {
+            true => (
                 format!("clickledger {level}, {IN_FLIGHT} in flight"),
-                CLIENTS,
                 IN_FLIGHT,
             ),
-            (false, Level::Sync) => (format!("clickledger {level}"), SYNC_CLIENTS, 1),
-            (false, _) => (format!("clickledger {level}"), CLIENTS, 1),
+            false => (format!("clickledger {level}"), 1),
         };
         Setup {
             name,
             level: self.level,
-            clients,
+            clients: self.clients,
             batch,
         }
     }

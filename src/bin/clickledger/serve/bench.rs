@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::routing::get;
-use clickledger::{ClickKind, Ledger, ProgramSettings, Timestamp};
+use clickledger::{ClickKind, Durability, Ledger, Options, ProgramSettings, Timestamp};
 
 use super::ServeError;
 use crate::error::CliError;
@@ -46,7 +46,12 @@ pub(crate) fn serve_static(listen: SocketAddr) -> Result<(), CliError> {
 /// Registers program `load` (landing domain `shop.example`) in a new ledger at `data`,
 /// records `clicks` clicks, and writes a postback path for each to `out`.
 pub(crate) fn fixture(data: &Path, clicks: u32, out: &Path) -> Result<(), CliError> {
-    let ledger = Ledger::open(data, Default::default())?;
+    // Buffered, synced once at the end: the fixture is set-up, not what is measured.
+    let buffered = Options {
+        durability: Durability::None,
+        ..Options::default()
+    };
+    let ledger = Ledger::open(data, buffered)?;
     let settings = ProgramSettings {
         landing_domains: vec![super::demo::DEMO_DOMAIN.to_owned()],
         default_landing_url: Some(super::demo::DEMO_LANDING_URL.to_owned()),
