@@ -304,6 +304,15 @@ struct ServeArgs {
     /// Do not register the demo program on a ledger without programs.
     #[arg(long)]
     no_demo: bool,
+    /// Minutes between two checkpoints while serving (one is also taken at shutdown);
+    /// 0: never. A restart replays only the log after the newest checkpoint.
+    #[arg(long, value_name = "MIN", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=10_080))]
+    checkpoint_minutes: u64,
+    /// Drop clicks older than this many days at each checkpoint, with the log segments
+    /// no checkpoint needs (their claims answer expired). Default: keep everything.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    retention_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +456,9 @@ fn serve_command(args: ServeArgs) -> Result<(), CliError> {
     config.click_sync_interval = Duration::from_millis(args.click_sync_ms);
     config.header_read_timeout = Duration::from_millis(args.header_timeout_ms);
     config.demo = !args.no_demo;
+    config.checkpoint_interval =
+        (args.checkpoint_minutes > 0).then(|| Duration::from_secs(args.checkpoint_minutes * 60));
+    config.retention_days = args.retention_days;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -84,3 +84,31 @@ pub(crate) async fn sync(ledger: &Arc<Ledger>) -> Result<(), DurableError> {
     .await??;
     Ok(())
 }
+
+/// Takes a checkpoint every `interval`, forever (the server aborts the task at
+/// shutdown). Clicks and claims wait only for the checkpoint's two short pauses.
+pub(crate) async fn checkpoint_every(ledger: Arc<Ledger>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate; the open just replayed
+    loop {
+        ticker.tick().await;
+        checkpoint(&ledger).await;
+    }
+}
+
+/// Takes a checkpoint on the blocking pool; a failure is logged, not fatal: the log
+/// stays the source of truth, and only the next open is slower.
+pub(crate) async fn checkpoint(ledger: &Arc<Ledger>) {
+    let ledger = Arc::clone(ledger);
+    match tokio::task::spawn_blocking(move || ledger.checkpoint()).await {
+        Ok(Ok(report)) => tracing::info!(
+            path = %report.path.display(),
+            blocked_us = report.blocked_us,
+            partitions_dropped = report.partitions_dropped,
+            "checkpoint taken"
+        ),
+        Ok(Err(error)) => tracing::warn!(%error, "checkpoint failed; the next open replays more"),
+        Err(error) => tracing::warn!(%error, "checkpoint task did not finish"),
+    }
+}

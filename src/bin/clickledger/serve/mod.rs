@@ -44,6 +44,10 @@ pub(crate) use durable::{CLICK_SYNC_INTERVAL_DEFAULT, CLICK_SYNC_MS_RANGE};
 /// short enough that idle half-open connections do not pile up.
 pub(crate) const HEADER_READ_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
+/// Default time between two checkpoints while serving: a restart after a crash replays
+/// at most an hour of log (a clean stop takes a checkpoint, so its restart replays none).
+pub(crate) const CHECKPOINT_INTERVAL_DEFAULT: Duration = Duration::from_secs(3600);
+
 /// How long a shutdown waits for requests in flight before it stops anyway.
 pub(crate) const DRAIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 
@@ -67,6 +71,11 @@ pub(crate) struct ServeConfig {
     /// The file operations under the ledger's log: the real disk, or a simulated one
     /// that fails on demand (tests of the 503 path).
     pub io: Io,
+    /// How often a checkpoint is taken while serving (and one at shutdown), so that a
+    /// restart replays only the log since; `None`: never.
+    pub checkpoint_interval: Option<Duration>,
+    /// Drop clicks older than this many days at each checkpoint (`Options::retention_days`).
+    pub retention_days: Option<u32>,
 }
 
 impl ServeConfig {
@@ -81,6 +90,8 @@ impl ServeConfig {
             drain_timeout: DRAIN_TIMEOUT_DEFAULT,
             demo: true,
             io: Io::Os,
+            checkpoint_interval: Some(CHECKPOINT_INTERVAL_DEFAULT),
+            retention_days: None,
         }
     }
 }
@@ -173,6 +184,7 @@ impl Server {
             // awaits the sync covering it (`durable::convert`).
             durability: Durability::Interval(config.click_sync_interval),
             io: config.io.clone(),
+            retention_days: config.retention_days,
             ..Options::default()
         };
         let ledger = match Ledger::open(&config.data, options) {
@@ -222,6 +234,11 @@ impl Server {
         self.listener.set_nonblocking(true).map_err(bind_error)?;
         let listener = tokio::net::TcpListener::from_std(self.listener).map_err(bind_error)?;
         let ledger = Arc::clone(&self.app.ledger);
+        // Aborted however `run` returns: the task holds the ledger, and with it the lock.
+        let checkpoints = self.config.checkpoint_interval.map(|every| {
+            let task = tokio::spawn(durable::checkpoint_every(Arc::clone(&ledger), every));
+            AbortOnDrop(task)
+        });
         let graceful = GracefulShutdown::new();
         serve_until(&listener, &self.app, &self.config, &graceful, shutdown).await;
         drop(listener);
@@ -233,8 +250,22 @@ impl Server {
             }
         }
         durable::sync(&ledger).await?;
+        if let Some(checkpoints) = checkpoints {
+            drop(checkpoints);
+            // The next start then replays nothing; a failure only makes it slower.
+            durable::checkpoint(&ledger).await;
+        }
         tracing::info!("ledger synced; stopped");
         Ok(())
+    }
+}
+
+/// A background task stopped when this goes out of scope.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -584,6 +584,23 @@ async fn a_ledger_that_cannot_sync_answers_503_with_retry_after_and_acknowledges
 }
 
 #[tokio::test]
+async fn a_clean_stop_leaves_a_checkpoint_so_the_restart_replays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path().to_owned()).await;
+    let id = server.click("p").await;
+    let (status, _) = server
+        .postback(&format!("id=K1&amount=1&currency=EUR&cids={id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+    let reopened = Ledger::open(dir.path(), Default::default()).unwrap();
+    assert!(reopened.recovery().checkpoint.is_some(), "no checkpoint");
+    assert_eq!(reopened.recovery().records, 0, "records replayed after it");
+    let demo = reopened.program_id("demo").unwrap();
+    assert_eq!(reopened.conversions(demo).len(), 1);
+}
+
+#[tokio::test]
 async fn health_and_metrics_report_the_counts() {
     let server = start().await;
     let (status, body) = json_of(server.get("/healthz").await).await;
