@@ -303,7 +303,7 @@ impl Ledger {
         recovery.checkpoint = from.map(|from| from.checkpoint);
         recovery.skipped_checkpoints = skipped_checkpoints;
         if let Some(cut) = recovery.point_in_time.as_ref().filter(|cut| cut.repaired) {
-            checkpointing::remove_checkpoints_after(&dir, cut.at)?;
+            recovery.checkpoints_removed = checkpointing::remove_checkpoints_after(&dir, cut.at)?;
         }
         if existing && !state.created {
             return Err(LogError::Emptied { log_dir }.into());
@@ -371,7 +371,19 @@ impl Ledger {
                 dir: dir.to_owned(),
             });
         };
-        let mut problems = log::verify::verify(dir, secret::frame_seed(&key), true)?;
+        let seed = secret::frame_seed(&key);
+        let mut problems = log::verify::verify(dir, seed, true)?;
+        // A damaged checkpoint is skipped by an open, with a warning; an operator asking
+        // what is wrong is told here.
+        for (position, path) in crate::checkpoint::list(dir)? {
+            if let Err(problem) = crate::checkpoint::load(&path, position, seed) {
+                problems.push(log::verify::Problem {
+                    file: path,
+                    offset: 0,
+                    description: format!("unusable checkpoint: {problem}"),
+                });
+            }
+        }
         if problems.is_empty() {
             let read_only = Options {
                 read_only: true,

@@ -266,3 +266,61 @@ fn point_in_time_before_a_checkpoint_replays_from_the_start_and_drops_that_check
     assert!(reopened.recovery().point_in_time.is_none());
     assert!(reopened.click(&fresh).is_some());
 }
+
+/// Runs the built tool with `args`; returns success, standard output and error.
+fn clickledger(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_clickledger"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_operators_tools_see_damage_a_checkpoint_hides_and_say_what_they_removed() {
+    let _serial = serial::one_at_a_time();
+    // A mistyped path is refused, not made into a new ledger.
+    let nowhere = tempfile::tempdir().unwrap();
+    let typo = nowhere.path().join("typo");
+    let typo = typo.to_str().unwrap();
+    let (ok, _, error) = clickledger(&["repair", "--data", typo, "--mode", "torn-tail"]);
+    assert!(!ok && error.contains("no ledger"), "{error}");
+    assert!(!Path::new(typo).exists(), "repair created {typo}");
+
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with_clicks(dir.path());
+    let ledger = Ledger::open(dir.path(), with(RecoveryMode::TolerateTornTail)).unwrap();
+    let checkpoint = ledger.checkpoint().unwrap().path;
+    drop(ledger);
+    let data = dir.path().to_str().unwrap();
+
+    // A damaged checkpoint is a problem for verify, not only a warning.
+    let bytes = fs::read(&checkpoint).unwrap();
+    flip(&checkpoint, bytes.len() / 2);
+    let (ok, listed, _) = clickledger(&["verify", "--data", data]);
+    assert!(!ok && listed.contains("unusable checkpoint"), "{listed}");
+    fs::write(&checkpoint, &bytes).unwrap();
+
+    // Damage before the checkpoint: opens never read it, but absolute refuses it.
+    flip(&segment(dir.path(), 2), 40);
+    let (ok, _, error) = clickledger(&["repair", "--data", data, "--mode", "absolute"]);
+    assert!(!ok && error.contains("segment-00000002.log"), "{error}");
+    let (ok, said, _) = clickledger(&["repair", "--data", data, "--mode", "torn-tail"]);
+    assert!(
+        ok && said.contains("the log before it was not read"),
+        "{said}"
+    );
+    let (ok, said, error) = clickledger(&["repair", "--data", data, "--mode", "point-in-time"]);
+    assert!(ok, "{error}");
+    assert!(
+        said.contains(&format!("removed checkpoint {}", checkpoint.display())),
+        "{said}"
+    );
+    assert!(!checkpoint.exists());
+    let (ok, listed, _) = clickledger(&["verify", "--data", data]);
+    assert!(ok, "{listed}");
+}

@@ -246,19 +246,19 @@ fn stored_record(conversion: &Conversion) -> ConversionRecord {
 
 /// Removes the checkpoints taken after `cut`, where a point-in-time recovery cut the
 /// log: their state holds records the log no longer has, so an open must never start
-/// from them. Returns how many were removed.
+/// from them. Returns the files removed.
 pub(super) fn remove_checkpoints_after(
     data_dir: &Path,
     cut: LogPosition,
-) -> Result<usize, LedgerError> {
-    let mut removed = 0;
+) -> Result<Vec<PathBuf>, LedgerError> {
+    let mut removed = Vec::new();
     for (position, path) in checkpoint::list(data_dir)? {
         if position > cut {
             std::fs::remove_file(&path).map_err(|source| LogError::io("remove", &path, source))?;
-            removed += 1;
+            removed.push(path);
         }
     }
-    if removed > 0 {
+    if !removed.is_empty() {
         log::segment::sync_dir(&checkpoint::checkpoint_dir(data_dir))?;
     }
     Ok(removed)

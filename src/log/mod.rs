@@ -33,6 +33,8 @@ pub struct RecoveryReport {
     /// Checkpoints the open could not use (damaged, of an unknown version, or needing
     /// log segments that are gone), newest first; each is also a `tracing` warning.
     pub skipped_checkpoints: Vec<crate::checkpoint::SkippedCheckpoint>,
+    /// Checkpoints a point-in-time recovery removed: they were taken after its cut.
+    pub checkpoints_removed: Vec<PathBuf>,
 }
 
 /// What damage an open tolerates, and what it does about it.

@@ -102,8 +102,9 @@ pub(crate) enum DataDirError {
     },
     /// Nothing to read.
     #[error(
-        "no ledger in {}: the directory {why}; make one with `clickledger simulate` or \
-         `clickledger replay talkingdata FILE`, or pass --data",
+        "no ledger in {}: the directory {why}; pass --data with a ledger's directory (a \
+         server's is made by `clickledger serve` or `clickledger program create`, a \
+         simulation's by `clickledger simulate` or `replay`)",
         dir.display()
     )]
     NoLedger {

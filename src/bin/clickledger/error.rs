@@ -75,6 +75,21 @@ pub(crate) enum CliError {
         /// How many.
         problems: usize,
     },
+    /// `repair --mode absolute` found damage: it removes nothing.
+    #[error(
+        "{problems} problem(s) in the ledger in {}, the first: {first}; mode absolute \
+         removes nothing (`clickledger verify --data {}` lists them all)",
+        dir.display(),
+        dir.display()
+    )]
+    Damaged {
+        /// The data directory.
+        dir: PathBuf,
+        /// How many.
+        problems: usize,
+        /// The first, with its file and offset.
+        first: String,
+    },
     /// The server could not start, or failed.
     #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),

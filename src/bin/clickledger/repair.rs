@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use clickledger::log::RecoveryReport;
-use clickledger::{Durability, Ledger, Options, RecoveryMode};
+use clickledger::{Durability, Ledger, LedgerError, Options, RecoveryMode};
 
 use crate::error::CliError;
 
@@ -27,6 +27,29 @@ pub(crate) fn verify(data: &Path) -> Result<(String, usize), CliError> {
 /// Opens the ledger in `data` with `mode`, which applies it, and says exactly what the
 /// open removed.
 pub(crate) fn repair(data: &Path, mode: RecoveryMode) -> Result<String, CliError> {
+    // An open creates a ledger where there is none: a mistyped path must not be
+    // "repaired" into a new, empty ledger.
+    if clickledger::secret::load(data)
+        .map_err(LedgerError::from)?
+        .is_none()
+    {
+        return Err(LedgerError::NoLedger {
+            dir: data.to_owned(),
+        }
+        .into());
+    }
+    if mode == RecoveryMode::AbsoluteConsistency {
+        // An open from a checkpoint does not read the log before it; this mode promises
+        // to fail on damage anywhere.
+        let problems = Ledger::verify(data)?;
+        if let Some(first) = problems.first() {
+            return Err(CliError::Damaged {
+                dir: data.to_owned(),
+                problems: problems.len(),
+                first: first.to_string(),
+            });
+        }
+    }
     let options = Options {
         recovery: mode,
         // Nothing is recorded; the open's own changes are synced as it makes them.
@@ -70,8 +93,23 @@ fn describe(report: &RecoveryReport) -> String {
             cut.reservations_kept
         );
     }
+    for checkpoint in &report.checkpoints_removed {
+        let _ = writeln!(
+            text,
+            "removed checkpoint {} (taken after the cut)",
+            checkpoint.display()
+        );
+    }
     if text.is_empty() {
-        text.push_str("nothing removed: the log is consistent\n");
+        text.push_str("nothing removed: the log read is consistent\n");
+    }
+    if let Some(checkpoint) = &report.checkpoint {
+        let _ = writeln!(
+            text,
+            "started from checkpoint {}: the log before it was not read (`clickledger \
+             verify` reads all of it)",
+            checkpoint.display()
+        );
     }
     let _ = writeln!(
         text,

@@ -179,7 +179,12 @@ impl LedgerReport {
                 );
             }
         }
-        let recovery = self.recovery.as_deref().unwrap_or("log intact");
+        let intact = match self.checkpoint {
+            // The log before a checkpoint is not read: `verify` reads it.
+            Some(_) => "the log after it intact",
+            None => "log intact",
+        };
+        let recovery = self.recovery.as_deref().unwrap_or(intact);
         let start = match &self.checkpoint {
             Some(path) => format!("from checkpoint {path}, "),
             None => String::new(),

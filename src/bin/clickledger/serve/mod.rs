@@ -113,7 +113,7 @@ pub(crate) enum ServeError {
     /// The directory holds a ledger a simulation or replay wrote.
     #[error(
         "data directory {} holds the ledger of `{command}`, which is not a server's (a \
-         later simulate replaces it): pass --data with a new directory",
+         later run of that tool may replace it): pass --data with a new directory",
         dir.display()
     )]
     RunLedger {
@@ -192,15 +192,17 @@ impl Server {
             Err(LedgerError::Locked { dir }) => return Err(ServeError::InUse { dir }),
             Err(error) => return Err(error.into()),
         };
+        let listener = TcpListener::bind(config.listen).map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        // Registered only once the port is ours: a start that cannot listen must not
+        // create a program whose key it never shows.
         let demo = if config.demo && ledger.programs().is_empty() {
             Some(demo::register(&ledger)?)
         } else {
             None
         };
-        let listener = TcpListener::bind(config.listen).map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
         let app = Arc::new(App {
             programs: program_routes(&ledger),
             ledger: Arc::new(ledger),

@@ -489,6 +489,18 @@ async fn limits_are_refused_with_json() {
         json_of(delete.await.unwrap()).await.0,
         StatusCode::METHOD_NOT_ALLOWED
     );
+    // Headers over the head limit, each small enough for hyper to parse.
+    let mut request = server.client.get(format!("{}/healthz", server.base));
+    for index in 0..90 {
+        request = request.header(format!("x-filler-{index}"), "f".repeat(1000));
+    }
+    let (status, body) = json_of(request.send().await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "{body}"
+    );
+    assert_eq!(body["error"]["param"], "head_bytes");
     server.stop().await;
 }
 
@@ -580,6 +592,20 @@ async fn a_ledger_that_cannot_sync_answers_503_with_retry_after_and_acknowledges
             clickledger::Outcome::Accepted(_) | clickledger::Outcome::Replayed(_)
         ),
         "{retried:?}"
+    );
+}
+
+#[test]
+fn a_start_that_cannot_listen_registers_no_demo_program() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig::new(taken.local_addr().unwrap(), dir.path().to_owned());
+    let error = Server::open(config).err().expect("the port is taken");
+    assert!(matches!(error, ServeError::Bind { .. }), "{error}");
+    let ledger = Ledger::open(dir.path(), Default::default()).unwrap();
+    assert!(
+        ledger.programs().is_empty(),
+        "a demo key was made and never shown"
     );
 }
 
