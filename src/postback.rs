@@ -220,10 +220,11 @@ pub enum PostbackError {
         /// The offending value or item, shortened to at most 64 characters.
         found: String,
     },
-    /// The same click ID appears twice in `cids` (in any letter case).
-    #[error("click ID {id} appears more than once in `cids`")]
+    /// Two IDs in `cids` address the same click: the same ID twice (in any letter case),
+    /// or two IDs of the same day and slot (at most one of them genuine).
+    #[error("click ID {id} addresses the same click (day and slot) as an earlier ID in `cids`")]
     DuplicateClickId {
-        /// The repeated ID.
+        /// The later of the two IDs.
         id: ClickId,
     },
     /// `cids` holds more IDs than [`CLICK_IDS_MAX`].
