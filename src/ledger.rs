@@ -19,7 +19,7 @@ use crate::log::commit::GroupCommit;
 use crate::log::io::Io;
 
 use crate::claim::{decide, Decision};
-use crate::click_id::{ClickId, IdKey};
+use crate::click_id::{ClickId, IdKey, CLICK_ID_BYTES};
 use crate::error::LedgerError;
 use crate::index::slot::{SlotEntry, PROGRAMS_MAX};
 use crate::index::ClaimIndex;
@@ -1222,22 +1222,26 @@ fn conversion_record(
     attributed: ClickId,
     decision: &Decision,
 ) -> ConversionRecord {
-    let verdicts = decision
-        .verdicts
-        .iter()
-        .filter_map(|verdict| match &verdict.id {
-            IdText::Parsed(id) => Some((*id.as_bytes(), verdict.verdict)),
-            IdText::Raw(_) => None,
-        })
-        .collect();
     ConversionRecord {
         id: id.0,
         program,
         at: at.unix(),
         order: postback.order.clone(),
         attributed: *attributed.as_bytes(),
-        verdicts,
+        verdicts: logged_verdicts(&decision.verdicts),
     }
+}
+
+/// The verdicts a conversion record keeps: those of IDs that parsed (an accepted
+/// postback has no other, but the record's layout cannot hold raw text anyway).
+fn logged_verdicts(verdicts: &[IdVerdict]) -> Vec<([u8; CLICK_ID_BYTES], Verdict)> {
+    verdicts
+        .iter()
+        .filter_map(|verdict| match &verdict.id {
+            IdText::Parsed(id) => Some((*id.as_bytes(), verdict.verdict)),
+            IdText::Raw(_) => None,
+        })
+        .collect()
 }
 
 /// An ID that appears twice in `ids` (at most 64 of them: a postback's limit), if any.

@@ -226,21 +226,13 @@ struct Frozen {
 
 /// A kept conversion as its log record: what replay rebuilds it from.
 fn stored_record(conversion: &Conversion) -> ConversionRecord {
-    let verdicts = conversion
-        .verdicts
-        .iter()
-        .filter_map(|verdict| match &verdict.id {
-            IdText::Parsed(id) => Some((*id.as_bytes(), verdict.verdict)),
-            IdText::Raw(_) => None,
-        })
-        .collect();
     ConversionRecord {
         id: conversion.id.0,
         program: conversion.program,
         at: conversion.at.unix(),
         order: conversion.order.clone(),
         attributed: *conversion.attributed_click.as_bytes(),
-        verdicts,
+        verdicts: logged_verdicts(&conversion.verdicts),
     }
 }
 
