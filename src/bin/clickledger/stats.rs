@@ -242,9 +242,10 @@ impl LedgerReport {
             let _ = writeln!(out, "  {:<24}{conversions:>12}{claimed:>14}", program.name);
         }
         let others = self.per_program.len() - converting.len();
+        let noun = if others == 1 { "program" } else { "programs" };
         let _ = writeln!(
             out,
-            "  ({} programs without conversions)",
+            "  ({} {noun} without conversions)",
             thousands(others as u64)
         );
         out
