@@ -10,11 +10,14 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::buffered;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use clickledger::{
-    ClickId, ClickKind, Durability, IdKey, Ledger, Options, Postback, ProgramId, ProgramSettings,
-    Timestamp,
+    ClickId, ClickKind, IdKey, Ledger, Options, Postback, ProgramId, ProgramSettings, Timestamp,
 };
 
 const CLICKED: u32 = 1_740_823_200;
@@ -52,15 +55,6 @@ fn click_ids(criterion: &mut Criterion) {
     criterion.bench_function("click_id/verify_forged", |bench| {
         bench.iter(|| black_box(key.verify(black_box(&forged))))
     });
-}
-
-/// A ledger answering from its log's buffer: every path here is measured without the
-/// disk; durable claims are `benches/group_commit.rs`.
-fn buffered() -> Options {
-    Options {
-        durability: Durability::None,
-        ..Options::default()
-    }
 }
 
 fn ledger_paths(criterion: &mut Criterion) {

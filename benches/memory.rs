@@ -14,25 +14,18 @@
 
 use std::time::Instant;
 
-use clickledger::{ClickKind, Durability, Ledger, Options, ProgramSettings, Timestamp};
+use clickledger::{ClickKind, Ledger, Options, ProgramSettings, Timestamp};
 
 #[path = "memory/growth.rs"]
 mod growth;
+mod support;
+
+use support::{buffered, resident_bytes};
 
 const CLICKS_DEFAULT: u64 = 10_000_000;
 const FIRST_CLICK: u32 = 1_740_787_200; // 2025-03-01T00:00:00Z
 const PROGRAMS: u32 = 16;
 const PARTNERS: u64 = 64;
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
 
 fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -46,11 +39,7 @@ fn main() {
         .unwrap_or(CLICKS_DEFAULT);
     let dir = tempfile::tempdir().expect("temporary directory");
     // Buffered, synced once at the end: the bulk load this benchmark measures.
-    let buffered = Options {
-        durability: Durability::None,
-        ..Options::default()
-    };
-    let ledger = Ledger::open(dir.path(), buffered).expect("open");
+    let ledger = Ledger::open(dir.path(), buffered()).expect("open");
     let programs: Vec<_> = (0..PROGRAMS)
         .map(|index| {
             ledger

@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use clickledger::{ClickKind, Durability, Ledger, Options, ProgramSettings, Timestamp};
+mod support;
+
+use clickledger::{ClickKind, Ledger, Options, ProgramSettings, Timestamp};
+use support::{buffered, resident_bytes};
 
 const SIZES_DEFAULT: [u64; 2] = [10_000_000, 100_000_000];
 const SIZE_QUICK: u64 = 200_000;
@@ -122,11 +125,7 @@ fn measure(clicks: u64, base: Option<&Path>) {
 /// [`CLICKS_PER_CONVERSION`], then syncs and closes the ledger.
 fn build(dir: &Path, clicks: u64) {
     // Buffered, synced once at the end: the build is set-up, not what is measured.
-    let buffered = Options {
-        durability: Durability::None,
-        ..Options::default()
-    };
-    let ledger = Ledger::open(dir, buffered).expect("open");
+    let ledger = Ledger::open(dir, buffered()).expect("open");
     let programs: Vec<_> = (0..PROGRAMS)
         .map(|index| {
             let key = format!("key-{index}");
@@ -197,15 +196,4 @@ fn open_and_report(dir: &Path) {
         resident_bytes(),
         ledger.recovery().records
     );
-}
-
-/// The resident set size of this process, from `/proc/self/statm`.
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }

@@ -114,6 +114,16 @@ fn postback(random: &mut Random, trace: &Trace) -> String {
     )
 }
 
+/// Opens `dir` (from its checkpoint) and, copied to `replay_dir` without its
+/// checkpoints, by a full replay: the two ledgers every comparison here starts from.
+fn open_both_ways(dir: &Path, replay_dir: &Path) -> (Ledger, Ledger) {
+    copy_dir(dir, replay_dir);
+    fs::remove_dir_all(replay_dir.join(CHECKPOINT_DIR_NAME)).unwrap();
+    let checkpointed = Ledger::open(dir, small_segments()).unwrap();
+    let replayed = Ledger::open(replay_dir, small_segments()).unwrap();
+    (checkpointed, replayed)
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for entry in fs::read_dir(from).unwrap() {
@@ -215,10 +225,7 @@ fn opening_from_a_checkpoint_equals_a_full_replay_across_random_workloads_and_cr
         }
         ledger.kill();
 
-        copy_dir(&ledger_dir, &replay_dir);
-        fs::remove_dir_all(replay_dir.join(CHECKPOINT_DIR_NAME)).unwrap();
-        let checkpointed = Ledger::open(&ledger_dir, small_segments()).unwrap();
-        let replayed = Ledger::open(&replay_dir, small_segments()).unwrap();
+        let (checkpointed, replayed) = open_both_ways(&ledger_dir, &replay_dir);
         assert_eq!(
             checkpointed.recovery().checkpoint.as_ref(),
             Some(&report.path)
@@ -250,11 +257,7 @@ fn two_checkpoints(dir: &Path) -> Trace {
 /// Opens `dir` and a full replay of a copy of it, asserts they agree, and returns the
 /// first's recovery report.
 fn open_and_compare(dir: &Path, trace: &Trace) -> clickledger::log::RecoveryReport {
-    let replay_dir = dir.with_extension("replay");
-    copy_dir(dir, &replay_dir);
-    fs::remove_dir_all(replay_dir.join(CHECKPOINT_DIR_NAME)).unwrap();
-    let opened = Ledger::open(dir, small_segments()).unwrap();
-    let replayed = Ledger::open(&replay_dir, small_segments()).unwrap();
+    let (opened, replayed) = open_both_ways(dir, &dir.with_extension("replay"));
     assert_same_ledger(&opened, &replayed, trace, 0);
     opened.recovery().clone()
 }
@@ -436,10 +439,7 @@ fn a_checkpoint_taken_while_clicks_and_claims_go_on_still_equals_a_full_replay()
     ledger.flush().unwrap();
     ledger.kill();
 
-    copy_dir(&ledger_dir, &replay_dir);
-    fs::remove_dir_all(replay_dir.join(CHECKPOINT_DIR_NAME)).unwrap();
-    let checkpointed = Ledger::open(&ledger_dir, small_segments()).unwrap();
-    let replayed = Ledger::open(&replay_dir, small_segments()).unwrap();
+    let (checkpointed, replayed) = open_both_ways(&ledger_dir, &replay_dir);
     assert!(checkpointed.recovery().checkpoint.is_some());
     let trace = Trace {
         programs: vec![(program, "pk1".to_owned())],

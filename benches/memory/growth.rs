@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use clickledger::{
-    ClickId, ClickKind, Currency, Durability, Ledger, Options, Order, Postback, ProgramSettings,
-    Timestamp,
+    ClickId, ClickKind, Currency, Ledger, Order, Postback, ProgramSettings, Timestamp,
 };
 
-use super::{resident_bytes, FIRST_CLICK, PARTNERS, PROGRAMS};
+use super::support::{buffered, resident_bytes};
+use super::{FIRST_CLICK, PARTNERS, PROGRAMS};
 
 /// Sizes measured, by mode.
 const SIZES_DEFAULT: &[u64] = &[1_000_000, 10_000_000];
@@ -111,11 +111,7 @@ fn measure_in_child(clicks: u64, quick: bool) -> serde_json::Value {
 fn measure(clicks: u64, duration: Duration) -> Row {
     let dir = tempfile::tempdir().expect("temporary directory");
     // Claims from the log's buffer: how the in-memory cost grows, without the disk.
-    let buffered = Options {
-        durability: Durability::None,
-        ..Options::default()
-    };
-    let ledger = Ledger::open(dir.path(), buffered).expect("open");
+    let ledger = Ledger::open(dir.path(), buffered()).expect("open");
     let programs: Vec<_> = (0..PROGRAMS)
         .map(|index| {
             let settings = ProgramSettings::new(&format!("p{index}"));
